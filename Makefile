@@ -1,0 +1,47 @@
+# Two commands: `make train` (set up, fetch data, train) and `make test`.
+# Overrides pass through to Hydra: make train ARGS="experiment=smoke trainer.max_epochs=2"
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+SYSTEM_DATA := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data train eval test lint tensorboard clean
+
+install: $(VENV)/.installed
+
+# Re-install when the dependencies change; the marker records a finished install.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+# The data: already here, or the Debian/Ubuntu package (as root, or with sudo), or the download.
+data: install
+	@$(PY) -m fashion_resnet.data --check 2>/dev/null && exit 0; \
+	if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		echo "Installing the system copy of FashionMNIST (Debian package dataset-fashion-mnist)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	fi; \
+	$(PY) -m fashion_resnet.data --check 2>/dev/null || $(PY) -m fashion_resnet.data --download
+
+train: data
+	$(PY) -m fashion_resnet.train $(ARGS)
+
+eval: install
+	$(PY) -m fashion_resnet.eval $(ARGS)
+
+test: install
+	$(PY) -m pytest $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests scripts
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir logs $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Reading our checkpoints safely: torch's `weights_only=True` unpickler, and errors that say
+what is wrong with the file rather than a stack trace from deep inside torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fashion_resnet.data import FashionMNISTDataModule
+from fashion_resnet.model import Classifier
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """The checkpoint as a dict of plain values and tensors (nothing arbitrary is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from e
+    missing = [k for k in ("state_dict", "hyper_parameters") if k not in ckpt]
+    if not isinstance(ckpt, dict) or missing:
+        raise CheckpointError(f"{path} is not a fashion_resnet checkpoint (missing {missing})")
+    return ckpt
+
+
+def load_model(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild the Classifier from the checkpoint's own hyperparameters and load its weights.
+    Returns the model (eval mode, CPU) and the datamodule hyperparameters it was trained with."""
+    ckpt = read(path)
+    hparams = dict(ckpt["hyper_parameters"])
+    try:
+        model = Classifier(**hparams)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild the model from {hparams}: {e}") from e
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: weights do not match the architecture {hparams.get('net')}: "
+            f"{str(e).splitlines()[1] if len(str(e).splitlines()) > 1 else e}"
+        ) from e
+    return model.eval(), dict(ckpt.get(FashionMNISTDataModule.CHECKPOINT_HYPER_PARAMS_KEY, {}))

@@ -1,0 +1,241 @@
+"""FashionMNIST as a LightningDataModule: find and verify the raw IDX files, load them into
+memory as uint8, split off a seeded validation set, and turn batches into model input on the
+training device (resize, scale, normalise, per-sample augmentation)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from fashion_resnet import transforms as T
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+# Published MD5 of each *decompressed* file: the .gz bytes differ between mirrors (Debian
+# recompresses them), the IDX content does not.
+MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"  # Debian/Ubuntu package dataset-fashion-mnist
+
+
+class DataNotFoundError(RuntimeError):
+    pass
+
+
+def read_idx_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def parse_idx(data: bytes) -> torch.Tensor:
+    """IDX format: 0x0000, dtype 0x08 (uint8), ndim, ndim big-endian int32 sizes, then data."""
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ValueError("not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = data[4 + 4 * ndim :]
+    if len(body) != int(torch.tensor(shape).prod()):
+        raise ValueError(f"IDX header says shape {shape} but the file holds {len(body)} bytes")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*shape)
+
+
+def _check_dir(folder: Path, md5: dict[str, str] | None) -> dict[str, Path]:
+    """Return {name: path} when all four files are in `folder` (plain or .gz) and match their
+    MD5; otherwise raise ValueError saying which file failed and why."""
+    found = {}
+    for name in MD5:
+        candidates = [folder / name, folder / f"{name}.gz"]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise ValueError(f"{name}[.gz] missing")
+        if md5 is not None:
+            try:
+                actual = hashlib.md5(read_idx_bytes(path)).hexdigest()
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                raise ValueError(f"{path} is unreadable ({e})") from e
+            if actual != md5[name]:
+                raise ValueError(
+                    f"{path} has MD5 {actual}, expected {md5[name]} "
+                    "(truncated or altered file: delete it and fetch it again)"
+                )
+        found[name] = path
+    return found
+
+
+def find_raw_files(
+    data_dir: str | Path,
+    system_dir: str | Path | None = SYSTEM_DIR,
+    download: bool = True,
+    md5: dict[str, str] | None = MD5,
+) -> dict[str, Path]:
+    """Locate the four verified IDX files: data_dir/FashionMNIST/raw, then the system copy, then
+    torchvision's download into data_dir. Raises DataNotFoundError listing every attempt."""
+    local = Path(data_dir) / "FashionMNIST" / "raw"
+    places = [local] + ([Path(system_dir)] if system_dir else [])
+    failures = []
+    for folder in places:
+        try:
+            return _check_dir(folder, md5)
+        except ValueError as e:
+            failures.append(f"  {folder}: {e}")
+    if download:
+        try:
+            from torchvision.datasets import FashionMNIST
+
+            FashionMNIST(str(data_dir), train=True, download=True)
+            FashionMNIST(str(data_dir), train=False, download=True)
+            return _check_dir(local, md5)
+        except Exception as e:  # noqa: BLE001 - any download failure is reported below
+            failures.append(f"  torchvision download into {local}: {type(e).__name__}: {e}")
+    else:
+        failures.append("  torchvision download: disabled (download=false)")
+    raise DataNotFoundError(
+        "FashionMNIST not found. Looked in:\n" + "\n".join(failures) + "\nFix one of:\n"
+        f"  - copy the four IDX files (.gz or plain) into {local}/\n"
+        "  - install the system copy: sudo apt-get install dataset-fashion-mnist\n"
+        "  - allow the download: data.download=true on a machine that reaches the internet\n"
+        "  (`make data` tries these for you)"
+    )
+
+
+class FashionMNISTDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        data_dir: str = "data",
+        system_dir: str | None = SYSTEM_DIR,
+        download: bool = True,
+        verify: bool = True,  # check MD5s; only tests on generated files turn this off
+        val_size: int = 5000,  # images held out of the train set; 0 = validate on the test set
+        train_subset: int | None = None,  # use only this many training images (quick runs)
+        split_seed: int = 0,  # fixes the train/val split independently of the run's seed
+        batch_size: int = 256,
+        eval_batch_size: int | None = None,  # default: 2x batch_size (no gradients to keep)
+        num_workers: int = 0,  # batches are slices of in-memory tensors: workers rarely help
+        pin_memory: bool = True,
+        image_size: int = 96,  # side in px the 28x28 images are resized to
+        normalize: bool = False,
+        crop_padding: int = 0,  # random crop after zero padding, in 28-px source pixels
+        hflip: float = 0.0,  # probability of a horizontal flip
+        erase: float = 0.0,  # probability of random erasing
+    ) -> None:
+        super().__init__()
+        for name, value, low in [
+            ("batch_size", batch_size, 1), ("image_size", image_size, 8),
+            ("val_size", val_size, 0), ("num_workers", num_workers, 0),
+            ("crop_padding", crop_padding, 0), ("train_subset", train_subset or 1, 1),
+        ]:  # fmt: skip
+            if value < low:
+                raise ValueError(f"data.{name} must be >= {low}, got {value}")
+        for name, p in [("hflip", hflip), ("erase", erase)]:
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"data.{name} is a probability in [0, 1], got {p}")
+        self.save_hyperparameters()
+        self.train_set = self.val_set = self.test_set = None
+
+    def prepare_data(self) -> None:
+        hp = self.hparams
+        find_raw_files(hp.data_dir, hp.system_dir, hp.download, MD5 if hp.verify else None)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        files = find_raw_files(hp.data_dir, hp.system_dir, False, MD5 if hp.verify else None)
+        x_train, y_train, x_test, y_test = (parse_idx(read_idx_bytes(files[n])) for n in MD5)
+        n = len(x_train)
+        if hp.val_size >= n:
+            raise ValueError(f"data.val_size={hp.val_size} must be below the {n} training images")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
+        val_idx, train_idx = perm[: hp.val_size], perm[hp.val_size :]
+        if hp.train_subset is not None:
+            if hp.train_subset > len(train_idx):
+                raise ValueError(
+                    f"data.train_subset={hp.train_subset} exceeds the {len(train_idx)} training "
+                    "images left after the validation split"
+                )
+            train_idx = train_idx[: hp.train_subset]
+        self.train_set = TensorDataset(x_train[train_idx], y_train[train_idx].long())
+        self.test_set = TensorDataset(x_test, y_test.long())
+        self.val_set = (
+            TensorDataset(x_train[val_idx], y_train[val_idx].long())
+            if hp.val_size
+            else self.test_set
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        # drop_last: static batch shapes (no recompiles, no tiny final batch for BatchNorm)
+        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self._eval_batch_size())
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self._eval_batch_size())
+
+    def _eval_batch_size(self) -> int:
+        return self.hparams.eval_batch_size or 2 * self.hparams.batch_size
+
+    def _loader(self, ds, batch_size: int, shuffle: bool = False, drop_last: bool = False):
+        hp = self.hparams
+        return DataLoader(
+            ds,
+            batch_size=min(batch_size, len(ds)),
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=hp.pin_memory and torch.cuda.is_available(),
+        )
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # images alone: the model summary's example input
+            return self.transform(batch)
+        images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.transform(images, training), labels
+
+    def transform(self, images: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """uint8 (B, 28, 28) -> float (B, 1, S, S); augmentation only when `training`."""
+        hp = self.hparams
+        x = images.unsqueeze(1)
+        if training and hp.crop_padding:
+            x = T.random_crop(x, hp.crop_padding)
+        if training and hp.hflip:
+            x = T.random_hflip(x, hp.hflip)
+        x = T.to_model_input(x, hp.image_size, hp.normalize)
+        if training and hp.erase:
+            x = T.random_erase(x, hp.erase)
+        return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fashion_resnet.data --check`: exit 0 when verified files are found."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--check", action="store_true", help="look only, never download")
+    parser.add_argument("--download", action="store_true", help="allow torchvision's download")
+    args = parser.parse_args(argv)
+    try:
+        files = find_raw_files(args.data_dir, download=args.download and not args.check)
+    except DataNotFoundError as e:
+        print(e)
+        return 1
+    print("FashionMNIST verified:", ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Eval entry point: test a checkpoint on the official 10k test set, write metrics.json.
+
+fashion-eval ckpt_path=logs/train/runs/<stamp>/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fashion_resnet import checkpoints, runs
+from fashion_resnet.data import FashionMNISTDataModule
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    start = time.time()
+    model, data_hparams = checkpoints.load_model(cfg.ckpt_path)
+    # Preprocessing (image size, normalisation) as trained; where the files are and the batch
+    # size from this config.
+    data_args = {**data_hparams, **OmegaConf.to_container(cfg.data, resolve=True)}
+    datamodule = FashionMNISTDataModule(**data_args)
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=False)
+    trainer.test(model, datamodule=datamodule)
+    metrics = {
+        **runs.scalar_metrics(trainer.callback_metrics),
+        "ckpt_path": str(cfg.ckpt_path),
+        "elapsed_s": round(time.time() - start, 1),
+        "overrides": runs.overrides(),
+    }
+    runs.write_json(runs.output_dir() / "metrics.json", metrics)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The LightningModule ("the system"): a classifier around a backbone from nets.py.
+
+It owns the loss, the metrics and their names, and the optimizer/scheduler wiring. The backbone
+is described by plain values (`net={"arch": "resnet18", ...}`) so that checkpoints hold no
+pickled modules and reload with torch's default `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from fashion_resnet import nets
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class Classifier(pl.LightningModule):
+    def __init__(
+        self,
+        net: dict[str, Any],
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",  # "epoch" or "step": when the scheduler steps
+        label_smoothing: float = 0.0,
+        channels_last: bool = False,  # NHWC memory format: faster convolutions on GPU
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(
+                f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        # The factories are functools.partials: keep them out of the checkpoint.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.net = nets.build(**net)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        num_classes = self.net.head[-1].out_features
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
+        )
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        return loss, logits.argmax(dim=1), y
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # the sanity check's value is not a real result
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, preds, y = self._step(batch)
+        self.train_loss(loss, weight=len(y))
+        self.train_acc(preds, y)
+        # Tensors, not .item(): Lightning moves them to the host only every log_every_n_steps.
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        loss, preds, y = self._step(batch)
+        self.val_loss(loss, weight=len(y))
+        self.val_acc(preds, y)
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        loss, preds, y = self._step(batch)
+        self.test_loss(loss, weight=len(y))
+        self.test_acc(preds, y)
+        self.log("test/loss", self.test_loss, on_epoch=True)
+        self.log("test/acc", self.test_acc, on_epoch=True)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self(x).softmax(dim=1)
+
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise RuntimeError("Classifier needs an optimizer factory to train (optimizer=...)")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length())
+        interval = self.hparams.scheduler_interval
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
+        }
+
+    def _schedule_length(self) -> dict[str, int]:
+        """Fill a schedule's length (OneCycleLR's total_steps, CosineAnnealingLR's T_max) when the
+        config leaves it out: the whole run, in the scheduler's own interval."""
+        factory = self.scheduler_factory
+        given = getattr(factory, "keywords", {})
+        params = inspect.signature(getattr(factory, "func", factory)).parameters
+        if self.hparams.scheduler_interval == "step":
+            length = int(self.trainer.estimated_stepping_batches)
+        else:
+            length = int(self.trainer.max_epochs)
+        return {k: length for k in ("total_steps", "T_max") if k in params and given.get(k) is None}

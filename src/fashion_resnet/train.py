@@ -1,0 +1,103 @@
+"""Train entry point: compose -> check -> instantiate -> fit -> test -> metrics.json.
+
+fashion-train                                  # the reference recipe
+fashion-train experiment=smoke                 # a few minutes on a CPU
+fashion-train -m optimizer=adam,sgd            # a sweep, one folder per job
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fashion_resnet import nets, runs
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject values that would fail (or silently mislead) before any data or model is built."""
+    stem = cfg.model.net.get("stem", "imagenet")
+    if stem not in nets.MIN_IMAGE_SIZE:
+        raise ValueError(f"Unknown model.net.stem={stem!r}; choose one of: {', '.join(nets.STEMS)}")
+    arch = cfg.model.net.get("arch")
+    if arch not in nets.ARCHS:
+        raise ValueError(f"Unknown model.net.arch={arch!r}; choose one of: {', '.join(nets.ARCHS)}")
+    size, low = cfg.data.image_size, nets.MIN_IMAGE_SIZE[stem]
+    if size < low:
+        raise ValueError(
+            f"data.image_size={size} is too small for the {stem!r} stem: use >= {low} px "
+            "(or model.net.stem=cifar for small images)"
+        )
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path!r} does not exist")
+
+
+def build_model(cfg: DictConfig) -> pl.LightningModule:
+    """The model config plus the optimizer and scheduler factories from their own groups."""
+    scheduler, interval = None, "epoch"
+    if cfg.get("scheduler"):
+        sched_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
+        interval = sched_cfg.pop("interval", "epoch")
+        scheduler = instantiate(sched_cfg)
+    return instantiate(
+        cfg.model,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=scheduler,
+        scheduler_interval=interval,
+        _convert_="all",  # plain dicts in hparams: checkpoints load with weights_only=True
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    check_config(cfg)
+    start = time.time()
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = build_model(cfg)
+    # One raw 28x28 image: the model summary passes it through the data transforms and prints
+    # each layer's input and output shape, like the notebook's shape table.
+    model.example_input_array = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    callbacks = runs.instantiate_all(cfg.get("callbacks"))
+    loggers = runs.instantiate_all(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
+    test_metrics, best_ckpt = {}, None
+    if cfg.get("test"):
+        best_ckpt = (
+            trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        )
+        if not best_ckpt:  # fast_dev_run or no checkpoint callback: test the weights in memory
+            best_ckpt = None
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt)
+        test_metrics = runs.scalar_metrics(trainer.callback_metrics)
+
+    metrics = {
+        **fit_metrics,
+        **test_metrics,
+        "elapsed_s": round(time.time() - start, 1),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "best_ckpt": best_ckpt,
+        "overrides": runs.overrides(),
+    }
+    runs.write_json(runs.output_dir() / "metrics.json", metrics)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    metric = cfg.get("optimized_metric")
+    return metrics.get(metric) if metric else None
+
+
+if __name__ == "__main__":
+    main()

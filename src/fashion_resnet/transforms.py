@@ -1,0 +1,81 @@
+"""Batched, on-device image transforms: uint8 (B, 28, 28) in, float (B, 1, S, S) out.
+
+One pass over the whole batch on whatever device it lives on; no PIL, no per-image Python.
+Random augmentations draw their parameters per sample (torchvision.transforms.v2 on a batched
+tensor would draw one set for the whole batch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# FashionMNIST training-set pixel statistics after scaling to [0, 1]
+# (scripts/data_stats.py recomputes them from the real files).
+MEAN, STD = 0.2860, 0.3530
+
+
+def to_model_input(images: torch.Tensor, image_size: int, normalize: bool) -> torch.Tensor:
+    """uint8 (B, H, W) or (B, C, H, W) -> float (B, C, S, S), like PIL Resize + ToTensor."""
+    x = images.unsqueeze(1) if images.ndim == 3 else images
+    x = x.float()
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
+        # PIL resizes in uint8: rounding here keeps us within ~1e-4 of the reference pipeline.
+        x = x.round_().clamp_(0, 255)
+    x = x / 255.0
+    if normalize:
+        x = (x - MEAN) / STD
+    return x
+
+
+def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
+    """Zero-pad by `padding` px, then cut a random S x S window per sample."""
+    if padding <= 0:
+        return x
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (b, 1, 1, 1), device=x.device)
+    dx = torch.randint(0, 2 * padding + 1, (b, 1, 1, 1), device=x.device)
+    rows = dy + torch.arange(h, device=x.device).view(1, 1, h, 1)  # (B, 1, H, 1)
+    cols = dx + torch.arange(w, device=x.device).view(1, 1, 1, w)  # (B, 1, 1, W)
+    bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[bi, ci, rows, cols]
+
+
+def random_hflip(x: torch.Tensor, p: float) -> torch.Tensor:
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+    return torch.where(flip, x.flip(-1), x)
+
+
+def random_erase(
+    x: torch.Tensor,
+    p: float,
+    scale: tuple[float, float] = (0.02, 0.33),
+    ratio: tuple[float, float] = (0.3, 3.3),
+    value: float = 0.0,
+) -> torch.Tensor:
+    """Per sample, with probability p, fill one random rectangle (area fraction in `scale`,
+    aspect ratio in `ratio`, as torchvision's RandomErasing) with `value`."""
+    b, _, h, w = x.shape
+    dev = x.device
+    area = torch.empty(b, device=dev).uniform_(*scale) * h * w
+    log_r = torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    aspect = torch.exp(log_r)
+    eh = (area * aspect).sqrt().round().clamp(1, h).long()
+    ew = (area / aspect).sqrt().round().clamp(1, w).long()
+    top = (torch.rand(b, device=dev) * (h - eh + 1)).long()
+    left = (torch.rand(b, device=dev) * (w - ew + 1)).long()
+    rows = torch.arange(h, device=dev).view(1, h, 1)
+    cols = torch.arange(w, device=dev).view(1, 1, w)
+    inside = (
+        (rows >= top.view(b, 1, 1))
+        & (rows < (top + eh).view(b, 1, 1))
+        & (cols >= left.view(b, 1, 1))
+        & (cols < (left + ew).view(b, 1, 1))
+    )
+    erase = inside & (torch.rand(b, 1, 1, device=dev) < p)  # (B, H, W)
+    return x.masked_fill(erase.unsqueeze(1), value)

@@ -1,0 +1,85 @@
+"""Every option of every config group, and every experiment, composes and instantiates."""
+
+from pathlib import Path
+
+import pytest
+from conftest import CONF_DIR
+from hydra.utils import instantiate
+
+from fashion_resnet.train import build_model, check_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+def cpu(cfg_overrides):
+    return [*cfg_overrides, "trainer.accelerator=cpu"]
+
+
+GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "debug"]
+
+
+@pytest.mark.parametrize(
+    "group,option", [(g, o) for g in [*GROUPS, "experiment"] for o in options(g)]
+)
+def test_every_option_composes(compose_cfg, group, option):
+    cfg = compose_cfg("train", [f"{group}={option}"])
+    check_config(cfg)
+
+
+@pytest.mark.parametrize("option", options("model"))
+@pytest.mark.parametrize("scheduler", [*options("scheduler"), None])
+@pytest.mark.parametrize("optimizer", options("optimizer"))
+def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, optimizer):
+    sched = f"scheduler={scheduler}" if scheduler else "~scheduler"
+    cfg = compose_cfg("train", [f"model={option}", f"optimizer={optimizer}", sched])
+    model = build_model(cfg)
+    assert model.hparams.net["arch"] == cfg.model.net.arch
+    assert (model.scheduler_factory is None) == (scheduler is None)
+    opt = model.optimizer_factory(params=model.parameters())
+    assert type(opt).__name__.lower() == optimizer
+
+
+@pytest.mark.parametrize("group", ["data", "trainer", "logger", "callbacks"])
+def test_other_groups_instantiate(compose_cfg, group):
+    for option in options(group):
+        cfg = compose_cfg("train", cpu([f"{group}={option}"]))
+        node = cfg[group]
+        if group == "trainer":
+            node = {**node, "accelerator": "cpu"}
+        objs = (
+            [instantiate(v) for v in node.values()]
+            if group in ("logger", "callbacks")
+            else [instantiate(node)]
+        )
+        assert all(o is not None for o in objs)
+
+
+def test_defaults_are_the_reference_recipe(compose_cfg):
+    cfg = compose_cfg("train")
+    assert cfg.model.net.arch == "resnet18" and cfg.model.net.stem == "imagenet"
+    assert cfg.data.image_size == 96 and cfg.data.batch_size == 256 and not cfg.data.normalize
+    assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 1e-3
+    assert cfg.scheduler.step_size == 2 and cfg.scheduler.gamma == 0.9
+    assert cfg.trainer.max_epochs == 10
+    assert cfg.data.crop_padding == 0 and cfg.data.hflip == 0 and cfg.data.erase == 0
+
+
+def test_targets_use_pytorch_lightning_not_lightning(compose_cfg):
+    for path in Path(CONF_DIR).rglob("*.yaml"):
+        assert "lightning.pytorch" not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["model.net.stem=tiny"], "Unknown model.net.stem='tiny'; choose one of: imagenet, cifar"),
+        (["model.net.arch=vgg"], "Unknown model.net.arch='vgg'; choose one of: resnet18"),
+        (["data.image_size=16"], "data.image_size=16 is too small for the 'imagenet' stem"),
+        (["ckpt_path=/no/such.ckpt"], "ckpt_path='/no/such.ckpt' does not exist"),
+    ],
+)
+def test_bad_values_fail_before_training(compose_cfg, overrides, match):
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        check_config(compose_cfg("train", overrides))

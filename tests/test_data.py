@@ -1,0 +1,206 @@
+import gzip
+import shutil
+
+import pytest
+import torch
+from conftest import REAL_DATA, make_images, write_fake_fashion_mnist
+
+from fashion_resnet import transforms as T
+from fashion_resnet.data import (
+    MD5,
+    SYSTEM_DIR,
+    DataNotFoundError,
+    FashionMNISTDataModule,
+    find_raw_files,
+    parse_idx,
+    read_idx_bytes,
+)
+
+
+def fake_md5(folder):
+    import hashlib
+
+    return {n: hashlib.md5(read_idx_bytes(folder / f"{n}.gz")).hexdigest() for n in MD5}
+
+
+def test_idx_roundtrip(tmp_path):
+    folder = write_fake_fashion_mnist(tmp_path / "raw", n_train=20, n_test=10)
+    images = parse_idx(read_idx_bytes(folder / "train-images-idx3-ubyte.gz"))
+    labels = parse_idx(read_idx_bytes(folder / "train-labels-idx1-ubyte.gz"))
+    assert images.shape == (20, 28, 28) and images.dtype == torch.uint8
+    assert labels.tolist() == [i % 10 for i in range(20)]
+    assert torch.equal(images, make_images(labels, seed=0))
+
+
+def test_truncated_idx_is_rejected(tmp_path):
+    folder = write_fake_fashion_mnist(tmp_path / "raw", n_train=20, n_test=10)
+    data = read_idx_bytes(folder / "train-images-idx3-ubyte.gz")
+    with pytest.raises(ValueError, match=r"shape \[20, 28, 28\] but the file holds"):
+        parse_idx(data[:-100])
+
+
+def test_resolution_order_prefers_data_dir_then_system(tmp_path):
+    local = write_fake_fashion_mnist(tmp_path / "d" / "FashionMNIST" / "raw", 20, 10)
+    system = write_fake_fashion_mnist(tmp_path / "sys", 30, 10)
+    md5 = {**fake_md5(local)}
+    files = find_raw_files(tmp_path / "d", system, download=False, md5=md5)
+    assert all(p.parent == local for p in files.values())
+    # Without a local copy the (verified) system copy is used.
+    shutil.rmtree(local)
+    files = find_raw_files(tmp_path / "d", system, download=False, md5=None)
+    assert all(p.parent == system for p in files.values())
+
+
+def test_checksum_error_names_file_and_expected_md5(tmp_path):
+    local = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", 20, 10)
+    with pytest.raises(DataNotFoundError) as err:
+        find_raw_files(tmp_path, system_dir=None, download=False)
+    msg = str(err.value)
+    assert f"{local}/train-images-idx3-ubyte.gz has MD5" in msg
+    assert f"expected {MD5['train-images-idx3-ubyte']}" in msg
+    assert "download: disabled" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg
+
+
+def test_missing_everywhere_lists_every_place(tmp_path):
+    with pytest.raises(DataNotFoundError) as err:
+        find_raw_files(tmp_path / "nothing", tmp_path / "nosys", download=False)
+    msg = str(err.value)
+    assert str(tmp_path / "nothing" / "FashionMNIST" / "raw") in msg
+    assert str(tmp_path / "nosys") in msg
+
+
+def test_plain_and_gz_files_are_both_accepted(tmp_path):
+    folder = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", 20, 10)
+    gz = folder / "t10k-labels-idx1-ubyte.gz"
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress(gz.read_bytes()))
+    gz.unlink()
+    files = find_raw_files(tmp_path, None, download=False, md5=None)
+    assert files["t10k-labels-idx1-ubyte"].suffix == ""
+
+
+def dm(data_dir, **kw):
+    args = dict(data_dir=str(data_dir), system_dir=None, download=False, verify=False)
+    return FashionMNISTDataModule(**{**args, **kw})
+
+
+def test_split_is_seeded_and_disjoint(fake_data_dir):
+    a, b, c = (
+        dm(fake_data_dir, val_size=100),
+        dm(fake_data_dir, val_size=100),
+        dm(fake_data_dir, val_size=100, split_seed=1),
+    )
+    for m in (a, b, c):
+        m.setup()
+    assert len(a.train_set) == 412 and len(a.val_set) == 100 and len(a.test_set) == 128
+    assert torch.equal(a.val_set.tensors[0], b.val_set.tensors[0])
+    assert not torch.equal(a.val_set.tensors[0], c.val_set.tensors[0])
+    train_rows = {t.numpy().tobytes() for t in a.train_set.tensors[0]}
+    assert not any(v.numpy().tobytes() in train_rows for v in a.val_set.tensors[0])
+
+
+def test_val_size_zero_validates_on_test_set_and_subset(fake_data_dir):
+    m = dm(fake_data_dir, val_size=0, train_subset=50)
+    m.setup()
+    assert m.val_set is m.test_set and len(m.train_set) == 50
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"batch_size": 0}, "data.batch_size must be >= 1, got 0"),
+        ({"hflip": 1.5}, r"data.hflip is a probability in \[0, 1\], got 1.5"),
+        ({"image_size": 4}, "data.image_size must be >= 8, got 4"),
+    ],
+)
+def test_bad_values_are_rejected_at_construction(fake_data_dir, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dm(fake_data_dir, **kwargs)
+
+
+def test_val_size_must_leave_training_images(fake_data_dir):
+    with pytest.raises(ValueError, match="data.val_size=512 must be below the 512 training"):
+        dm(fake_data_dir, val_size=512).setup()
+
+
+def test_loaders_hand_out_uint8_and_transform_makes_model_input(fake_data_dir):
+    m = dm(fake_data_dir, val_size=100, batch_size=32, image_size=64, normalize=True)
+    m.setup()
+    images, labels = next(iter(m.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape == (32, 28, 28)
+    x = m.transform(images)
+    assert x.shape == (32, 1, 64, 64) and x.dtype == torch.float32
+    raw = T.to_model_input(images, 64, normalize=False)
+    assert raw.min() >= 0.0 and raw.max() <= 1.0
+    assert torch.allclose(x, (raw - T.MEAN) / T.STD)
+    assert len(m.train_dataloader()) == 412 // 32  # drop_last: static shapes
+
+
+def test_augmentation_is_per_sample_and_training_only(fake_data_dir):
+    m = dm(fake_data_dir, image_size=28, crop_padding=3, hflip=0.5, erase=0.5)
+    images = make_images(torch.zeros(256, dtype=torch.long), seed=0)
+    images[:] = images[0]  # 256 copies of one image
+    torch.manual_seed(0)
+    out = m.transform(images, training=True)
+    distinct = {o.numpy().tobytes() for o in out}
+    assert len(distinct) > 100  # each copy got its own crop/flip/erase
+    assert torch.equal(m.transform(images), m.transform(images))  # eval: deterministic
+
+
+def test_hflip_flips_about_half_of_the_batch():
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(1000, 1, 1, 1)
+    torch.manual_seed(0)
+    out = T.random_hflip(x, 0.5)
+    flipped = (out[:, 0, 0, 0] == 3).float().mean().item()
+    assert 0.4 < flipped < 0.6
+    assert torch.equal(T.random_hflip(x, 1.0), x.flip(-1))
+
+
+def test_random_crop_is_a_shifted_window():
+    x = torch.arange(1, 26.0).view(1, 1, 5, 5).repeat(50, 1, 1, 1)
+    out = T.random_crop(x, 2)
+    assert out.shape == x.shape
+    for o in out:  # every output is the input shifted by at most 2 px with zero fill
+        nz = o[o > 0]
+        assert set(nz.tolist()) <= set(range(1, 26))
+
+
+def test_random_erase_area_within_scale():
+    x = torch.ones(500, 1, 40, 40)
+    out = T.random_erase(x, p=1.0, scale=(0.1, 0.2))
+    frac = (out == 0).float().mean(dim=(1, 2, 3))
+    assert (frac > 0.05).all() and (frac < 0.3).all()
+
+
+def _pil_reference(images, size):
+    from PIL import Image
+    from torchvision import transforms as tvt
+
+    pipeline = tvt.Compose([tvt.Resize(size), tvt.ToTensor()])
+    return torch.stack([pipeline(Image.fromarray(i.numpy())) for i in images])
+
+
+def test_batched_resize_matches_pil_pipeline_on_generated_images():
+    images = make_images(torch.arange(200) % 10, seed=3)
+    for size in (32, 96):
+        diff = (T.to_model_input(images, size, False) - _pil_reference(images, size)).abs()
+        assert diff.mean() < 1e-3
+
+
+@pytest.mark.skipif(not REAL_DATA, reason=f"real FashionMNIST not installed in {SYSTEM_DIR}")
+def test_batched_resize_matches_pil_pipeline_on_real_images():
+    files = find_raw_files("/nonexistent", SYSTEM_DIR, download=False)
+    images = parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:1000]
+    diff = (T.to_model_input(images, 96, False) - _pil_reference(images, 96)).abs()
+    assert diff.mean() < 1e-3
+
+
+@pytest.mark.skipif(not REAL_DATA, reason=f"real FashionMNIST not installed in {SYSTEM_DIR}")
+def test_real_data_verifies_and_normalisation_constants_match(tmp_path):
+    m = FashionMNISTDataModule(data_dir=str(tmp_path), download=False)
+    m.prepare_data()
+    m.setup()
+    assert len(m.train_set) == 55000 and len(m.val_set) == 5000 and len(m.test_set) == 10000
+    train = torch.cat([m.train_set.tensors[0], m.val_set.tensors[0]]).float() / 255
+    assert abs(train.mean().item() - T.MEAN) < 1e-3
+    assert abs(train.std().item() - T.STD) < 1e-3

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REAL_DATA, tiny_overrides
+from omegaconf import open_dict
+
+from fashion_resnet.eval import evaluate
+from fashion_resnet.train import train
+
+CONTRACT = [
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "val/acc_best",
+    "test/loss",
+    "test/acc",
+]
+
+
+def test_train_then_eval_gives_the_same_test_accuracy(compose_cfg, fake_data_dir, tmp_path):
+    cfg = compose_cfg("train", tiny_overrides(fake_data_dir, tmp_path) + ["trainer.max_epochs=2"])
+    metrics = train(cfg)
+    out = tmp_path / "out"
+    saved = json.loads((out / "metrics.json").read_text())
+    for name in CONTRACT:
+        assert name in saved, name
+    assert saved["epochs"] == 2 and saved["global_step"] == 6
+    assert saved["best_ckpt"].startswith(str(out / "checkpoints"))
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert "data.image_size=28" in saved["overrides"]
+
+    ecfg = compose_cfg(
+        "eval",
+        [
+            f"ckpt_path={metrics['best_ckpt']}",
+            f"data.data_dir={fake_data_dir}",
+            "data.batch_size=32",
+            "trainer.accelerator=cpu",
+            "+trainer.limit_test_batches=2",
+            "+trainer.enable_progress_bar=false",
+        ],
+    )
+    with open_dict(ecfg):  # the generated files have no published MD5
+        ecfg.data.update(verify=False, system_dir=None, download=False)
+    result = evaluate(ecfg)
+    assert result["test/acc"] == pytest.approx(metrics["test/acc"])
+    assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+
+
+def test_learns_the_generated_task(compose_cfg, fake_data_dir, tmp_path):
+    """Not just runs: a few epochs on the banded images must beat chance by far."""
+    over = tiny_overrides(fake_data_dir, tmp_path) + [
+        "trainer.max_epochs=3", "trainer.limit_train_batches=12", "~callbacks.model_checkpoint",
+        "test=false", "data.normalize=true",
+    ]  # fmt: skip
+    metrics = train(compose_cfg("train", over))
+    assert metrics["val/acc_best"] > 0.5
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fashion_resnet.train", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_cli_unknown_option_fails_with_hydras_message(tmp_path):
+    proc = run_cli("model=resnet19", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "Could not find 'model/resnet19'" in proc.stderr
+    assert "resnet18" in proc.stderr  # Hydra lists the available options
+
+
+def test_cli_bad_value_fails_before_training(tmp_path):
+    proc = run_cli("data.image_size=12", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "data.image_size=12 is too small for the 'imagenet' stem" in proc.stderr
+    assert "Epoch" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.skipif(not REAL_DATA, reason="real FashionMNIST not installed")
+def test_real_data_trains_a_few_steps(compose_cfg, tmp_path):
+    over = [
+        "data.image_size=28", "data.batch_size=64", "trainer.accelerator=cpu",
+        "trainer.max_epochs=1", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=2",
+        "+trainer.limit_test_batches=2", "callbacks.progress_bar=null",
+        f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}/data",
+    ]  # fmt: skip
+    metrics = train(compose_cfg("train", over))
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    assert metrics["global_step"] == 5
