@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -219,7 +220,9 @@ class ModelGraph(pl.Callback):
         net = getattr(pl_module, "net", pl_module)
         was_training = net.training
         net.eval()  # BatchNorm must not update its running statistics while traced
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # add_graph traces with torch.jit.trace, which warns that it is deprecated
+            warnings.simplefilter("ignore", FutureWarning)
             writer.add_graph(net, batch[0][:1])
         net.train(was_training)
 
