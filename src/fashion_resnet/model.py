@@ -63,36 +63,37 @@ class Classifier(pl.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
-        return loss, logits.argmax(dim=1), y
+        return loss, logits, y
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # the sanity check's value is not a real result
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, preds, y = self._step(batch)
+        loss, logits, y = self._step(batch)
         self.train_loss(loss, weight=len(y))
-        self.train_acc(preds, y)
+        self.train_acc(logits, y)
         # Tensors, not .item(): Lightning moves them to the host only every log_every_n_steps.
         self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        loss, preds, y = self._step(batch)
+    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, logits, y = self._step(batch)
         self.val_loss(loss, weight=len(y))
-        self.val_acc(preds, y)
+        self.val_acc(logits, y)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+        return logits  # for callbacks (confusion matrix, misclassified images)
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx: int) -> None:
-        loss, preds, y = self._step(batch)
+        loss, logits, y = self._step(batch)
         self.test_loss(loss, weight=len(y))
-        self.test_acc(preds, y)
+        self.test_acc(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
 

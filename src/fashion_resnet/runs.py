@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def output_dir() -> Path:
@@ -45,3 +46,39 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
+
+
+# What the HPARAMS table compares: whole groups, plus the few trainer settings that change
+# results. Paths and loader plumbing are left out (they differ between machines, not runs).
+HPARAM_KEYS = ("seed", "model", "optimizer", "scheduler", "data")
+HPARAM_TRAINER_KEYS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
+NOT_HPARAMS = {"data_dir", "system_dir", "download", "verify", "num_workers", "pin_memory"}
+
+
+def hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config that matters for comparing runs, as a nested plain dict
+    (`~scheduler` shows as scheduler: None)."""
+
+    def plain(key: str) -> Any:
+        node = cfg.get(key)
+        return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+    picked = {k: plain(k) for k in HPARAM_KEYS}
+    picked["data"] = {k: v for k, v in (picked["data"] or {}).items() if k not in NOT_HPARAMS}
+    trainer = plain("trainer") or {}
+    picked["trainer"] = {k: trainer[k] for k in HPARAM_TRAINER_KEYS if k in trainer}
+    return picked
+
+
+def sweep_job_name() -> str:
+    """In a multirun job: its overrides ("optimizer=sgd,optimizer.lr=0.1"), as one folder name;
+    in a single run: "". Used as the TensorBoard run's version (conf/logger/tensorboard.yaml),
+    so `tensorboard --logdir <sweep dir>` labels each job with what it changed."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return ""
+    name = hc.job.override_dirname.replace("/", "_") or f"job{hc.job.num}"
+    return name if len(name) <= 200 else name[:180] + "..." + name[-17:]  # 255-byte name limit
+
+
+OmegaConf.register_new_resolver("sweep_job_name", sweep_job_name, replace=True)

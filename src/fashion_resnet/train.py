@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fashion_resnet import nets, runs
+from fashion_resnet.callbacks import HParamsSummary, flatten
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -64,6 +65,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # each layer's input and output shape, like the notebook's shape table.
     model.example_input_array = torch.zeros(1, 28, 28, dtype=torch.uint8)
     callbacks = runs.instantiate_all(cfg.get("callbacks"))
+    for cb in callbacks:  # the HPARAMS tab shows the resolved config, not only the model's args
+        if isinstance(cb, HParamsSummary):
+            cb.params = flatten(runs.hparams(cfg))
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 

@@ -1,0 +1,73 @@
+"""Figures for TensorBoard, drawn with matplotlib's object API on the Agg canvas (no pyplot, no
+display, no global state) and returned as uint8 RGB arrays (H, W, 3) for `add_image`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def to_rgb(fig: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def confusion_matrix(counts: torch.Tensor, class_names: Sequence[str]) -> np.ndarray:
+    """(C, C) counts, rows = true class. Colour = fraction of the true class (so the diagonal
+    is the per-class accuracy), text = the count."""
+    counts = counts.detach().cpu().double()
+    n = len(class_names)
+    if counts.shape != (n, n):
+        raise ValueError(f"confusion matrix has shape {tuple(counts.shape)}, expected {(n, n)}")
+    frac = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+    fig = Figure(figsize=(0.6 * n + 2.5, 0.6 * n + 2), dpi=100)
+    ax = fig.subplots()
+    im = ax.imshow(frac.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j] > 0:
+                color = "white" if frac[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
+                        color=color)  # fmt: skip
+    ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels=class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = counts.diag().sum() / counts.sum().clamp(min=1)
+    ax.set_title(f"validation: {int(counts.sum())} images, accuracy {acc:.4f}")
+    fig.tight_layout()
+    return to_rgb(fig)
+
+
+def image_grid(
+    images: torch.Tensor,
+    titles: Sequence[str],
+    value_range: tuple[float, float] | None = None,
+    title: str = "",
+) -> np.ndarray:
+    """(N, 1, H, W) images in a square-ish grid, one title each. One grey scale for the whole
+    grid (`value_range`, default the batch's min/max), so scaling mistakes stay visible."""
+    images = images.detach().cpu().float()
+    if len(images) != len(titles):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    lo, hi = value_range or (float(images.min()), float(images.max()))
+    cols = max(1, math.ceil(math.sqrt(len(images))))
+    rows = max(1, math.ceil(len(images) / cols))
+    fig = Figure(figsize=(1.4 * cols, 1.5 * rows), dpi=100)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes:
+        ax.axis("off")
+    for ax, img, name in zip(axes, images, titles, strict=False):
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return to_rgb(fig)
