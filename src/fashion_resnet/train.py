@@ -14,10 +14,12 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import nets, runs
+from fashion_resnet import distributed, nets, runs
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -66,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = runs.instantiate_all(cfg.get("callbacks"))
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
@@ -88,7 +91,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_ckpt": best_ckpt,
         "overrides": runs.overrides(),
     }
-    runs.write_json(runs.output_dir() / "metrics.json", metrics)
+    if trainer.is_global_zero:  # one metrics.json per run, however many ranks
+        runs.write_json(runs.output_dir() / "metrics.json", metrics)
     return metrics
 
 
