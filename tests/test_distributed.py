@@ -82,7 +82,7 @@ def test_ddp_cpu_two_processes_one_folder_synced_metrics(fake_data_dir, tmp_path
     probe = tmp_path / "probe"
     proc = run_train(
         [*cli_overrides(fake_data_dir, tmp_path), "trainer=ddp_cpu",
-         f"+callbacks.probe._target_=ddp_probe.RecordRank", f"+callbacks.probe.out_dir={probe}"],
+         "+callbacks.probe._target_=ddp_probe.RecordRank", f"+callbacks.probe.out_dir={probe}"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
