@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from fashion_resnet import transforms as T
+from fashion_resnet.distributed import per_rank_batch_size
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -188,9 +189,11 @@ class FashionMNISTDataModule(pl.LightningDataModule):
 
     def _loader(self, ds, batch_size: int, shuffle: bool = False, drop_last: bool = False):
         hp = self.hparams
+        # batch_size is global: under DDP each rank takes its share (Lightning adds the sampler).
+        world_size = self.trainer.world_size if self.trainer is not None else 1
         return DataLoader(
             ds,
-            batch_size=min(batch_size, len(ds)),
+            batch_size=min(per_rank_batch_size(batch_size, world_size), len(ds)),
             shuffle=shuffle,
             drop_last=drop_last,
             num_workers=hp.num_workers,

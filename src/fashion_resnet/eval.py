@@ -32,7 +32,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "elapsed_s": round(time.time() - start, 1),
         "overrides": runs.overrides(),
     }
-    runs.write_json(runs.output_dir() / "metrics.json", metrics)
+    if trainer.is_global_zero:
+        runs.write_json(runs.output_dir() / "metrics.json", metrics)
     return metrics
 
 

@@ -14,10 +14,12 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import nets, runs
+from fashion_resnet import distributed, nets, runs
 from fashion_resnet.callbacks import HParamsSummary, flatten
 
 
@@ -70,6 +72,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             cb.params = flatten(runs.hparams(cfg))
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
@@ -92,7 +95,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_ckpt": best_ckpt,
         "overrides": runs.overrides(),
     }
-    runs.write_json(runs.output_dir() / "metrics.json", metrics)
+    if trainer.is_global_zero:  # one metrics.json per run, however many ranks
+        runs.write_json(runs.output_dir() / "metrics.json", metrics)
     return metrics
 
 
