@@ -17,12 +17,14 @@ import torch.nn.functional as F
 MEAN, STD = 0.2860, 0.3530
 
 
-def to_model_input(images: torch.Tensor, image_size: int, normalize: bool) -> torch.Tensor:
+def to_model_input(
+    images: torch.Tensor, image_size: int, normalize: bool, antialias: bool = True
+) -> torch.Tensor:
     """uint8 (B, H, W) or (B, C, H, W) -> float (B, C, S, S), like PIL Resize + ToTensor."""
     x = images.unsqueeze(1) if images.ndim == 3 else images
     x = x.float()
     if x.shape[-1] != image_size or x.shape[-2] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=antialias)
         # PIL resizes in uint8: rounding here keeps us within ~1e-4 of the reference pipeline.
         x = x.round_().clamp_(0, 255)
     x = x / 255.0
