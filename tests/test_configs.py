@@ -47,7 +47,8 @@ def test_other_groups_instantiate(compose_cfg, group):
         cfg = compose_cfg("train", cpu([f"{group}={option}"]))
         node = cfg[group]
         if group == "trainer":
-            node = {**node, "accelerator": "cpu"}
+            # devices=-1 (trainer=ddp: all GPUs) means nothing on a CPU
+            node = {**node, "accelerator": "cpu", "devices": max(node.devices, 1)}
         objs = (
             [instantiate(v) for v in node.values()]
             if group in ("logger", "callbacks")
