@@ -7,6 +7,8 @@ fashion-train -m optimizer=adam,sgd            # a sweep, one folder per job
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import nets, runs
+from fashion_resnet import nets, resume, runs
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -34,7 +37,7 @@ def check_config(cfg: DictConfig) -> None:
             f"data.image_size={size} is too small for the {stem!r} stem: use >= {low} px "
             "(or model.net.stem=cifar for small images)"
         )
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+    if cfg.get("ckpt_path") not in (None, "last") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path!r} does not exist")
 
 
@@ -56,6 +59,8 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)
+    runs.check_writable(runs.output_dir())
+    ckpt_path = resume.checkpoint_for(cfg, runs.output_dir())
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -67,7 +72,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException as e:  # checkpoint saved by guards.InterruptCheckpoint
+        raise SystemExit(128 + signal.SIGTERM) from e
     fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
     test_metrics, best_ckpt = {}, None
     if cfg.get("test"):
@@ -76,7 +84,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         if not best_ckpt:  # fast_dev_run or no checkpoint callback: test the weights in memory
             best_ckpt = None
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt, weights_only=True)
         test_metrics = runs.scalar_metrics(trainer.callback_metrics)
 
     metrics = {
@@ -93,10 +101,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     metric = cfg.get("optimized_metric")
     return metrics.get(metric) if metric else None
+
+
+def main() -> None:
+    # `ckpt_path=<run folder>` / `ckpt_path=last` resume in the run's folder with its config:
+    # that decides hydra.run.dir, so it has to happen before Hydra composes.
+    sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
+    run()
 
 
 if __name__ == "__main__":
