@@ -1,6 +1,8 @@
 """Faults and bad inputs, in-process: interrupted writes, signals, a non-finite loss, corrupt or
 mismatched checkpoints, an output folder that cannot be written, resume argument rewriting."""
 
+import gzip
+import hashlib
 import json
 import os
 import random
@@ -101,7 +103,7 @@ def test_signal_saves_a_resumable_checkpoint_and_resume_continues_mid_epoch(
         train(compose_cfg("train", over))
     assert stop.value.code == 128 + signal.SIGTERM
     out = tmp_path / "out"
-    assert f"Resume with: fashion-train ckpt_path={out}" in capsys.readouterr().out
+    assert f"Resume with: fashion-train ckpt_path={out}" in capsys.readouterr().err
     ckpt = torch.load(out / resume.LAST, weights_only=True)
     assert ckpt["global_step"] == 5  # the batch in flight finished, then the run stopped
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after fit
@@ -183,3 +185,22 @@ def test_rewrite_args_last_is_the_newest_run(tmp_path):
     assert resume.rewrite_args([f"ckpt_path={ckpt}"]) == [f"ckpt_path={ckpt}"]  # a file: as is
     with pytest.raises(SystemExit, match="no run with checkpoints/last.ckpt under"):
         resume.rewrite_args(["ckpt_path=last", f"paths.log_dir={tmp_path / 'empty'}"])
+
+
+def test_truncated_and_altered_dataset_files_are_named(tmp_path):
+    from conftest import write_fake_fashion_mnist
+
+    from fashion_resnet.data import MD5, DataNotFoundError, find_raw_files, read_idx_bytes
+
+    raw = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", 20, 10)
+    md5 = {n: hashlib.md5(read_idx_bytes(raw / f"{n}.gz")).hexdigest() for n in MD5}
+    gz = raw / "t10k-images-idx3-ubyte.gz"
+    good = gz.read_bytes()
+    gz.write_bytes(good[: len(good) // 2])  # truncated download
+    with pytest.raises(DataNotFoundError, match=f"{gz} is unreadable"):
+        find_raw_files(tmp_path, system_dir=None, download=False, md5=md5)
+    altered = bytearray(gzip.decompress(good))
+    altered[-1] ^= 0xFF  # one pixel
+    gz.write_bytes(gzip.compress(bytes(altered)))
+    with pytest.raises(DataNotFoundError, match=f"{gz} has MD5 .*, expected {md5[gz.name[:-3]]}"):
+        find_raw_files(tmp_path, system_dir=None, download=False, md5=md5)

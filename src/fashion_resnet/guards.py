@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,18 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
-from pytorch_lightning.utilities.rank_zero import rank_zero_info
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fashion_resnet import runs
 
 
 class DivergenceError(FloatingPointError):
     pass
+
+
+@rank_zero_only
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # not logging: must show whatever the log level
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -79,7 +85,7 @@ class InterruptCheckpoint(pl.Callback):
         def on_sigint(signum, frame) -> None:
             if trainer.received_sigterm:
                 raise KeyboardInterrupt
-            rank_zero_info("\nInterrupt: stopping after this batch (Ctrl-C again to abort)")
+            say("\nInterrupt: stopping after this batch (Ctrl-C again to abort)")
             on_sigterm(signum, frame)
 
         # Lightning's signal connector restores the original SIGINT handler after fit.
@@ -92,7 +98,7 @@ class InterruptCheckpoint(pl.Callback):
             return  # a crash or a divergence: the last good checkpoint stays as it is
         path = self.run_dir / "checkpoints" / "last.ckpt"
         trainer.save_checkpoint(path)
-        rank_zero_info(
+        say(
             f"\nStopped by a signal at step {trainer.global_step} (epoch {trainer.current_epoch})."
             f"\nSaved {path}\nResume with: fashion-train ckpt_path={self.run_dir}"
         )
