@@ -53,6 +53,7 @@ class Classifier(pl.LightningModule):
         )
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
@@ -64,9 +65,6 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         return loss, logits, y
-
-    def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # the sanity check's value is not a real result
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
@@ -87,6 +85,8 @@ class Classifier(pl.LightningModule):
         return logits  # for callbacks (confusion matrix, misclassified images)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # not a real result: keep it out of the best
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

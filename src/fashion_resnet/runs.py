@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -23,19 +24,33 @@ def overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write next to `path`, then rename over it: a crash never leaves half a file."""
+_UMASK = os.umask(0)  # read once, at import (single-threaded): umask can only be read by setting
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
+    """`write(f)` into a hidden file beside `path`, fsync, then rename over `path`: a crash or a
+    kill mid-write leaves the old file (or none), never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    def write(f: IO) -> None:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    atomic_write(path, write)
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -83,3 +98,15 @@ def sweep_job_name() -> str:
 
 
 OmegaConf.register_new_resolver("sweep_job_name", sweep_job_name, replace=True)
+
+def check_writable(folder: Path) -> None:
+    """Fail before training, not at the first checkpoint an hour later."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise PermissionError(
+            f"cannot write to the run folder {folder} ({e.strerror}): choose another with "
+            "paths.log_dir=<folder> or hydra.run.dir=<folder>"
+        ) from e

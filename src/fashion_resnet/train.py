@@ -7,6 +7,8 @@ fashion-train -m optimizer=adam,sgd            # a sweep, one folder per job
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import distributed, nets, runs
+from fashion_resnet import distributed, nets, resume, runs
 from fashion_resnet.callbacks import HParamsSummary, flatten
 
 
@@ -37,7 +40,7 @@ def check_config(cfg: DictConfig) -> None:
             f"data.image_size={size} is too small for the {stem!r} stem: use >= {low} px "
             "(or model.net.stem=cifar for small images)"
         )
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+    if cfg.get("ckpt_path") not in (None, "last") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path!r} does not exist")
 
 
@@ -59,6 +62,8 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)
+    runs.check_writable(runs.output_dir())
+    ckpt_path = resume.checkpoint_for(cfg, runs.output_dir())
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -74,7 +79,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException as e:  # checkpoint saved by guards.InterruptCheckpoint
+        raise SystemExit(128 + signal.SIGTERM) from e
     fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
     test_metrics, best_ckpt = {}, None
     if cfg.get("test"):
@@ -83,7 +91,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         if not best_ckpt:  # fast_dev_run or no checkpoint callback: test the weights in memory
             best_ckpt = None
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt, weights_only=True)
         test_metrics = runs.scalar_metrics(trainer.callback_metrics)
 
     metrics = {
@@ -101,10 +109,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     metric = cfg.get("optimized_metric")
     return metrics.get(metric) if metric else None
+
+
+def main() -> None:
+    # `ckpt_path=<run folder>` / `ckpt_path=last` resume in the run's folder with its config:
+    # that decides hydra.run.dir, so it has to happen before Hydra composes.
+    sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
+    run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's "When things go wrong" commands, run for real: a SIGTERM and a resume, then each
+# bad input, printing the exit code and the last line of each message. Tiny runs (debug=limit,
+# 28 px); uses the real FashionMNIST when installed. Usage: scripts/fault_drill.sh [LOG_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG=${1:-$(mktemp -d)}
+TRAIN=(python -m fashion_resnet.train debug=limit data.image_size=28 trainer.accelerator=cpu
+       callbacks.progress_bar=null callbacks.model_summary=null "paths.log_dir=$LOG")
+show() { echo "== $1 -> exit $2"; grep -E "$3" "$LOG/out.txt" | tail -n 3; }
+
+echo "### SIGTERM during training, then resume the run folder"
+"${TRAIN[@]}" trainer.max_epochs=4 >"$LOG/out.txt" 2>&1 &
+pid=$!
+until ls "$LOG"/train/runs/*/checkpoints/last.ckpt >/dev/null 2>&1; do sleep 0.2; done
+kill -TERM $pid; wait $pid; rc=$?
+show "SIGTERM" $rc "Stopped|Saved|Resume with"
+run=$(ls -d "$LOG"/train/runs/*/)
+run=${run%/}
+python -m fashion_resnet.train ckpt_path="$run" >"$LOG/out.txt" 2>&1
+show "fashion-train ckpt_path=$run" $? "Restored all states|max_epochs"
+python -c "import json,sys; m=json.load(open(sys.argv[1])); print('global_step', m['global_step'], 'epochs', m['epochs'])" "$run/metrics.json"
+echo "run folders: $(ls "$LOG"/train/runs | wc -l)"
+
+echo "### bad inputs"
+"${TRAIN[@]}" model=resnet19 >"$LOG/out.txt" 2>&1; show "model=resnet19" $? "Could not find"
+"${TRAIN[@]}" +trainer.max_epoch=3 >"$LOG/out.txt" 2>&1; show "+trainer.max_epoch=3" $? "max_epoch"
+"${TRAIN[@]}" data.image_size=12 >"$LOG/out.txt" 2>&1; show "data.image_size=12" $? "too small"
+"${TRAIN[@]}" data.hflip=2 >"$LOG/out.txt" 2>&1; show "data.hflip=2" $? "probability"
+head -c 1000 "$run/checkpoints/last.ckpt" >"$LOG/truncated.ckpt"
+"${TRAIN[@]}" ckpt_path="$LOG/truncated.ckpt" >"$LOG/out.txt" 2>&1
+show "ckpt_path=<truncated file>" $? "CheckpointError"
+"${TRAIN[@]}" model=resnet34 ckpt_path="$run/checkpoints/last.ckpt" >"$LOG/out.txt" 2>&1
+show "model=resnet34 ckpt_path=<a resnet18 checkpoint>" $? "CheckpointError"
+"${TRAIN[@]}" ckpt_path="$LOG/nothing-here" >"$LOG/out.txt" 2>&1; show "ckpt_path=<missing>" $? "exist"
+touch "$LOG/a-file"
+"${TRAIN[@]}" hydra.run.dir="$LOG/a-file/run" >"$LOG/out.txt" 2>&1
+show "hydra.run.dir=<under a file>" $? "Error|error"
+"${TRAIN[@]}" optimizer=sgd optimizer.lr=1e12 ~scheduler >"$LOG/out.txt" 2>&1
+show "optimizer=sgd optimizer.lr=1e12" $? "DivergenceError"

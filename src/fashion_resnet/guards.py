@@ -1,0 +1,125 @@
+"""What keeps a run's work safe: atomic checkpoint files, a checkpoint and a resume hint on
+SIGTERM/SIGINT, RNG state in every checkpoint (exact resumes), and a stop on a non-finite loss."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from fashion_resnet import runs
+
+
+class DivergenceError(FloatingPointError):
+    pass
+
+
+@rank_zero_only
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # not logging: must show whatever the log level
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save into a hidden file beside the target, fsync, then rename over it: a kill or a
+    full disk mid-write leaves the previous checkpoint in place. (Lightning's own save writes to
+    the system temp folder and moves the file: a copy, not a rename, when that is another disk.)"""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if "://" in str(path):  # remote storage: fsspec's transaction is the best on offer
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        runs.atomic_write(Path(path), lambda f: torch.save(checkpoint, f), mode="wb")
+
+
+class RngState(pl.Callback):
+    """Store the torch/CUDA/numpy/python RNG states in each checkpoint and restore them on resume,
+    so that the data order and augmentation after an epoch-end resume are those of an
+    uninterrupted run. Plain tensors and ints only: the checkpoint still loads weights_only."""
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, py_state, py_gauss = random.getstate()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": [version, list(py_state), py_gauss],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, py_state, py_gauss = state["python"]
+        random.setstate((version, tuple(py_state), py_gauss))
+
+
+class InterruptCheckpoint(pl.Callback):
+    """SIGTERM (and SIGINT, routed to Lightning's SIGTERM handling) stops training after the
+    current batch; then write `run_dir/checkpoints/last.ckpt` and say how to resume. A second
+    Ctrl-C aborts at once, keeping the previous checkpoint."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = Path(run_dir)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        on_sigterm = signal.getsignal(signal.SIGTERM)  # Lightning's, set for the duration of fit
+        if not callable(on_sigterm):
+            return
+
+        def on_sigint(signum, frame) -> None:
+            if trainer.received_sigterm:
+                raise KeyboardInterrupt
+            say("\nInterrupt: stopping after this batch (Ctrl-C again to abort)")
+            on_sigterm(signum, frame)
+
+        # Lightning's signal connector restores the original SIGINT handler after fit.
+        signal.signal(signal.SIGINT, on_sigint)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return  # a crash or a divergence: the last good checkpoint stays as it is
+        path = self.run_dir / "checkpoints" / "last.ckpt"
+        trainer.save_checkpoint(path)
+        say(
+            f"\nStopped by a signal at step {trainer.global_step} (epoch {trainer.current_epoch})."
+            f"\nSaved {path}\nResume with: fashion-train ckpt_path={self.run_dir}"
+        )
+
+
+class DivergenceGuard(pl.Callback):
+    """Stop on a non-finite training loss before it reaches the weights (it is checked ahead of
+    the backward pass), naming the step and the learning rate. Costs one host sync per step."""
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
+        if bool(torch.isfinite(loss).all()):
+            return
+        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
+        last = next((c.last_model_path for c in trainer.checkpoint_callbacks if c.last_model_path),
+                    None)  # fmt: skip
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        raise DivergenceError(
+            f"train/loss is {loss.item()} at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}, learning rate {', '.join(f'{lr:g}' for lr in lrs)}): "
+            f"the run diverged; {kept}. Lower optimizer.lr or clip gradients "
+            "(trainer.gradient_clip_val=1.0) and start again."
+        )
