@@ -19,13 +19,14 @@ TESTS = Path(__file__).parent
 
 def test_ranks_with_different_clocks_share_one_run_folder():
     t0, t1 = datetime(2026, 1, 1, 12, 0, 0, 999_999), datetime(2026, 1, 1, 12, 0, 1, 3)
-    for env in (
-        {"TORCHELASTIC_RUN_ID": "abc"},
-        {"SLURM_JOB_ID": "77"},
-        {"FASHION_RESNET_RUN_ID": "x"},
-    ):
+    srun = {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "8", "SLURM_STEP_ID": "0"}
+    for env in ({"TORCHELASTIC_RUN_ID": "abc"}, srun, {"FASHION_RESNET_RUN_ID": "x"}):
         assert run_stamp(env, t0) == run_stamp(env, t1)
-    assert run_stamp({"SLURM_JOB_ID": "77", "SLURM_ARRAY_TASK_ID": "3"}) == "slurm_77_3"
+    assert run_stamp({**srun, "SLURM_ARRAY_TASK_ID": "3"}) == "slurm_7_3_0"
+    assert run_stamp({**srun, "SLURM_STEP_ID": "1"}) != run_stamp(srun)  # 2nd srun, own folder
+    # A single-task SLURM job (two runs in one allocation) falls back to the clock.
+    single = {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}
+    assert run_stamp(single, t0) == "2026-01-01_12-00-00_999999"
     assert run_stamp({"TORCHELASTIC_RUN_ID": "none"}, t0) == "2026-01-01_12-00-00_999999"
     # Without a shared id, two processes a microsecond apart still get different folders.
     assert run_stamp({}, t0) != run_stamp({}, t0.replace(microsecond=0))

@@ -22,17 +22,19 @@ from omegaconf import OmegaConf
 def run_stamp(env: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
     """Run-folder name shared by every rank of a job.
 
-    FASHION_RESNET_RUN_ID (set it yourself to pick the folder), torchrun's TORCHELASTIC_RUN_ID,
-    SLURM's job id (+ array task), else the local time to the microsecond (single process).
+    FASHION_RESNET_RUN_ID (set it yourself to pick the folder); torchrun's TORCHELASTIC_RUN_ID;
+    for a multi-task SLURM step (srun), job id + array task + step id: the ranks of one step
+    share it, two steps of one allocation do not, and a requeued job gets its folder back.
+    Otherwise (one process) the local time to the microsecond.
     """
     env = os.environ if env is None else env
     if env.get("FASHION_RESNET_RUN_ID"):
         return env["FASHION_RESNET_RUN_ID"]
     if env.get("TORCHELASTIC_RUN_ID", "none") != "none":
         return f"torchrun_{env['TORCHELASTIC_RUN_ID']}"
-    if env.get("SLURM_JOB_ID"):
-        array = env.get("SLURM_ARRAY_TASK_ID")
-        return f"slurm_{env['SLURM_JOB_ID']}" + (f"_{array}" if array else "")
+    if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1")) > 1:
+        parts = [env["SLURM_JOB_ID"], env.get("SLURM_ARRAY_TASK_ID"), env.get("SLURM_STEP_ID")]
+        return "slurm_" + "_".join(p for p in parts if p)
     return (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
