@@ -76,3 +76,13 @@ def test_several_run_folders_need_an_output_folder(sweep, tmp_path):
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="No run folders"):
         report.main([str(tmp_path)])
+
+
+def test_swept_keys_are_columns_before_a_second_job_exists(tmp_path):
+    sweep = tmp_path / "sweep"
+    make_job(sweep / "0", ["lr=0.1", "epochs=2"], [0.5], None)
+    hydra = {"overrides": {"task": ["lr=0.1,0.01", "epochs=2"]}, "sweeper": {"params": None}}
+    OmegaConf.save(OmegaConf.create({"hydra": hydra}), sweep / "multirun.yaml")
+    report.main([str(sweep)])
+    md = (sweep / "report.md").read_text()
+    assert "| job | lr | best val acc |" in md and "Same in every job: `epochs=2`" in md

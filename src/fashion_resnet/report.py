@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from fashion_resnet import report_plot
@@ -100,9 +101,22 @@ def tensorboard_curve(event_files: list[Path], tag: str = "val/acc") -> list[tup
     return [(epoch_at.get(s, i) + 1, values[s]) for i, s in enumerate(steps)]
 
 
-def varying_keys(jobs: list[Job]) -> list[str]:
+def varying_keys(jobs: list[Job], swept: set[str] = frozenset()) -> list[str]:
+    """Keys whose value differs between jobs, or that the sweep varies (before all jobs ran)."""
     keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
-    return [k for k in keys if len({j.overrides.get(k) for j in jobs}) > 1]
+    return [k for k in keys if k in swept or len({j.overrides.get(k) for j in jobs}) > 1]
+
+
+def swept_keys(folders: list[Path]) -> set[str]:
+    """Keys a sweep varies, from the multirun.yaml the basic sweeper saves in its folder."""
+    keys = set()
+    for saved in (f / "multirun.yaml" for f in folders):
+        hydra = OmegaConf.load(saved).get("hydra") if saved.is_file() else None
+        if hydra:
+            parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+            keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+            keys |= {k.lstrip("+~") for k in hydra.sweeper.get("params") or {}}
+    return keys
 
 
 def write_csv(jobs: list[Job], path: Path) -> None:
@@ -126,8 +140,7 @@ def seed_groups(jobs: list[Job], keys: list[str]) -> dict[str, list[Job]]:
     return groups
 
 
-def markdown(jobs: list[Job], folders: list[Path]) -> str:
-    keys = varying_keys(jobs)
+def markdown(jobs: list[Job], folders: list[Path], keys: list[str]) -> str:
     done = [j for j in jobs if j.metrics]
     out = [f"# Report: {', '.join(map(str, folders))}", "",
            f"{len(jobs)} jobs, {len(done)} with results."]  # fmt: skip
@@ -191,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
     jobs = [read_job(p, n) for p, n in zip(paths, names, strict=True)]
     write_csv(jobs, out / "report.csv")
-    text = markdown(jobs, args.folders)
+    keys = varying_keys(jobs, swept_keys(args.folders))
+    text = markdown(jobs, args.folders, keys)
     (out / "report.md").write_text(text)
-    report_plot.plot(jobs, varying_keys(jobs), out / "report.png", args.metric)
+    report_plot.plot(jobs, keys, out / "report.png", args.metric)
     print(text + f"\nWrote {out / 'report.csv'}, {out / 'report.md'}, {out / 'report.png'}")
     return 0
 
