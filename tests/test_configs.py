@@ -21,7 +21,8 @@ GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callb
 
 
 @pytest.mark.parametrize(
-    "group,option", [(g, o) for g in [*GROUPS, "experiment"] for o in options(g)]
+    "group,option",
+    [(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
 )
 def test_every_option_composes(compose_cfg, group, option):
     cfg = compose_cfg("train", [f"{group}={option}"])
@@ -84,3 +85,42 @@ def test_targets_use_pytorch_lightning_not_lightning(compose_cfg):
 def test_bad_values_fail_before_training(compose_cfg, overrides, match):
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         check_config(compose_cfg("train", overrides))
+
+
+NOT_LOGGED = "is not a logged metric; choose one of: train/loss, train/loss_step, "
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["optimized_metric=val/acc_bset"], f"optimized_metric='val/acc_bset' {NOT_LOGGED}"),
+        (["test=false", "optimized_metric=test/acc"], "'test/acc' is not .*val/acc_best$"),
+        (["callbacks.model_checkpoint.monitor=val_acc"], f"monitor='val_acc' {NOT_LOGGED}"),
+        (["+scheduler.monitor=val/los"], f"scheduler.monitor='val/los' {NOT_LOGGED}"),
+    ],
+)
+def test_unknown_metric_names_fail_naming_the_logged_ones(compose_cfg, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        check_config(compose_cfg("train", overrides))
+
+
+def test_optuna_search_maximises_validation_accuracy(compose_cfg):
+    cfg = compose_cfg("train", ["hparams_search=optuna"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert cfg.optimized_metric == "val/acc_best" and cfg.data.val_size > 0
+    assert set(sweeper.params) == {"optimizer", "optimizer.lr", "++optimizer.weight_decay",
+                                   "data.batch_size", "model.label_smoothing"}  # fmt: skip
+
+
+def test_degradation_sweeps_plain_and_residual_at_two_depths(compose_cfg):
+    cfg = compose_cfg("train", ["experiment=degradation"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    params = cfg.hydra.sweeper.params
+    assert params == {"model": "resnet18,resnet34", "model.net.residual": "true,false"}
+    for model in ("resnet18", "resnet34"):  # every job composes and passes the checks
+        for residual in ("true", "false"):
+            job = compose_cfg("train", ["experiment=degradation", f"model={model}",
+                                        f"model.net.residual={residual}"])  # fmt: skip
+            check_config(job)
+            assert job.trainer.max_epochs == cfg.trainer.max_epochs

@@ -22,6 +22,10 @@ from fashion_resnet import nets
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
+# The names Classifier logs: a contract that callbacks, sweeps and reports refer to (DESIGN.md).
+FIT_METRICS = ("train/loss", "train/loss_step", "train/acc", "val/loss", "val/acc", "val/acc_best")
+TEST_METRICS = ("test/loss", "test/acc")
+
 
 class Classifier(pl.LightningModule):
     def __init__(

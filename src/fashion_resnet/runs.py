@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.accelerators import CUDAAccelerator
+from pytorch_lightning.utilities import rank_zero_only
+
+PACKAGES = [
+    "fashion_resnet", "torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core",
+    "omegaconf", "numpy", "hydra-optuna-sweeper", "optuna", "hydra-joblib-launcher",
+]  # fmt: skip
 
 
 def output_dir() -> Path:
@@ -86,19 +102,6 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     return picked
 
 
-def sweep_job_name() -> str:
-    """In a multirun job: its overrides ("optimizer=sgd,optimizer.lr=0.1"), as one folder name;
-    in a single run: "". Used as the TensorBoard run's version (conf/logger/tensorboard.yaml),
-    so `tensorboard --logdir <sweep dir>` labels each job with what it changed."""
-    hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN:
-        return ""
-    name = hc.job.override_dirname.replace("/", "_") or f"job{hc.job.num}"
-    return name if len(name) <= 200 else name[:180] + "..." + name[-17:]  # 255-byte name limit
-
-
-OmegaConf.register_new_resolver("sweep_job_name", sweep_job_name, replace=True)
-
 def check_writable(folder: Path) -> None:
     """Fail before training, not at the first checkpoint an hour later."""
     try:
@@ -110,3 +113,99 @@ def check_writable(folder: Path) -> None:
             f"cannot write to the run folder {folder} ({e.strerror}): choose another with "
             "paths.log_dir=<folder> or hydra.run.dir=<folder>"
         ) from e
+
+
+def job_label() -> str:
+    """A multirun job's swept values as one short name (its TensorBoard run); '' for a single run.
+    Without a way to tell what was swept: all overrides but path-like ones ('/' nests folders)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return ""
+    swept = swept_keys()
+    mine = [o for o in overrides() if "/" not in o and not o.lstrip("+~").startswith("hydra")]
+    label = [o for o in mine if _key(o) in swept] or mine
+    return ",".join(label)[:200]  # file names stop at 255 bytes
+
+
+def swept_keys() -> set[str]:
+    """Keys a sweep varies: its sweeper's `params` and the sweeps on its command line (sys.argv in
+    the launching process; multirun.yaml, which the basic sweeper saves, in any launcher)."""
+    hc = HydraConfig.get()
+    args = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    saved = Path(hc.sweep.dir) / "multirun.yaml"
+    if saved.is_file():
+        args += list(OmegaConf.load(saved).hydra.overrides.task)
+    keys = {_key(f"{k}={v}") for k, v in (hc.sweeper.get("params") or {}).items()}
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except OverrideParseException:  # an argument that is not an override: params alone
+        return keys
+    return keys | {_key(o.input_line) for o in parsed if o.is_sweep_override()}
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+# `version: ${job_label:}` in conf/logger/tensorboard.yaml
+OmegaConf.register_new_resolver("job_label", job_label, use_cache=False, replace=True)
+
+
+def git_state(folder: Path) -> dict[str, Any]:
+    """Commit of the code that ran, and whether tracked files differed from it (untracked files
+    are not counted: an editable install's venv or data folder would always mark it dirty)."""
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-C", str(folder), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.SubprocessError):  # no git, or installed outside a checkout
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict[str, str | None]:
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {name: version(name) for name in PACKAGES}
+
+
+def device_info(trainer: pl.Trainer) -> dict[str, Any]:
+    info = {
+        "accelerator": type(trainer.accelerator).__name__,
+        "num_devices": trainer.num_devices,
+        "num_nodes": trainer.num_nodes,
+        "precision": str(trainer.precision),
+        "strategy": type(trainer.strategy).__name__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    if torch.cuda.is_available():
+        ids = trainer.device_ids if isinstance(trainer.accelerator, CUDAAccelerator) else []
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in ids]
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    return info
+
+
+@rank_zero_only
+def write_run_info(path: Path, trainer: pl.Trainer) -> None:
+    """run.json: what produced this run, beside Hydra's .hydra/ (composed config, overrides)."""
+    info = {
+        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": [sys.executable, *sys.argv],
+        "overrides": overrides(),
+        "git": git_state(Path(__file__).resolve().parent),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "device": device_info(trainer),
+    }
+    write_json(path, info)

@@ -24,6 +24,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from fashion_resnet import distributed, nets, resume, runs
 from fashion_resnet.callbacks import HParamsSummary, flatten
+from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -42,6 +43,26 @@ def check_config(cfg: DictConfig) -> None:
         )
     if cfg.get("ckpt_path") not in (None, "last") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path!r} does not exist")
+    check_metric_names(cfg)
+
+
+def check_metric_names(cfg: DictConfig) -> None:
+    """A monitored or optimised metric the model never logs would fail (or return None to a
+    sweeper) only after training: name the ones that exist instead."""
+    fit, test = FIT_METRICS, TEST_METRICS
+    wanted = {
+        "optimized_metric": (cfg.get("optimized_metric"), fit + test if cfg.get("test") else fit)
+    }
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if isinstance(node, DictConfig) and node.get("monitor"):
+            wanted[f"callbacks.{name}.monitor"] = (node.monitor, fit)
+    if cfg.get("scheduler") and cfg.scheduler.get("monitor"):
+        wanted["scheduler.monitor"] = (cfg.scheduler.monitor, fit)
+    for key, (metric, valid) in wanted.items():
+        if metric and metric not in valid:
+            raise ValueError(
+                f"{key}={metric!r} is not a logged metric; choose one of: {', '.join(valid)}"
+            )
 
 
 def build_model(cfg: DictConfig) -> pl.LightningModule:
@@ -78,6 +99,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    runs.write_run_info(runs.output_dir() / "run.json", trainer)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

@@ -1,0 +1,216 @@
+"""One table and one plot for a sweep, or for several run folders, finished or not.
+
+fashion-report logs/train/multiruns/<stamp>          # writes report.csv/.md/.png into it
+fashion-report logs/train/runs/A logs/train/runs/B --out comparison/
+
+A job is a folder with Hydra's `.hydra/overrides.yaml`; its results are train.py's
+`metrics.json` and the per-epoch `val/acc` of its TensorBoard (or CSV) log. A job without
+metrics.json (failed, or still running) gets a row that says so, with the epochs logged so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from fashion_resnet import report_plot
+
+METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
+           "elapsed_s": "wall time (s)"}  # fmt: skip
+
+
+@dataclass
+class Job:
+    name: str
+    overrides: dict[str, str]  # key -> value, as given on the command line
+    metrics: dict | None  # metrics.json; None: failed or still running
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch from 1, val/acc)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.metrics else f"no result ({len(self.curve)} epochs logged)"
+
+    def get(self, metric: str) -> float | None:
+        return (self.metrics or {}).get(metric)
+
+
+def find_job_folders(folders: list[Path]) -> list[Path]:
+    """Each folder is a run, or a sweep whose numbered subfolders are runs."""
+    found = []
+    for folder in folders:
+        if (folder / ".hydra").is_dir():
+            found.append(folder)
+            continue
+        subs = [p for p in folder.iterdir() if (p / ".hydra").is_dir()] if folder.is_dir() else []
+        found += sorted(subs, key=job_order)
+    if not found:
+        raise SystemExit(f"No run folders (with .hydra/) in: {', '.join(map(str, folders))}")
+    return found
+
+
+def job_order(folder: Path) -> tuple:
+    """Numbered job folders by number (2 before 10), then anything else by name."""
+    return (0, int(folder.name), "") if folder.name.isdigit() else (1, 0, folder.name)
+
+
+def read_job(folder: Path, name: str) -> Job:
+    lines = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
+    pairs = (line.lstrip("+").split("=", 1) if "=" in line else (line, "") for line in lines)
+    overrides = dict(pairs)
+    metrics_file = folder / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    return Job(name, overrides, metrics, val_curve(folder))
+
+
+def val_curve(folder: Path) -> list[tuple[int, float]]:
+    events = sorted((folder / "tensorboard").rglob("events.out.tfevents.*"))
+    if events:
+        return tensorboard_curve(events)
+    table = folder / "csv" / "metrics.csv"
+    if table.is_file():
+        with table.open() as f:
+            rows = [r for r in csv.DictReader(f) if r.get("val/acc")]
+        return [(int(r["epoch"]) + 1, float(r["val/acc"])) for r in rows]
+    return []
+
+
+def tensorboard_curve(event_files: list[Path], tag: str = "val/acc") -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    values, epoch_at = {}, {}  # by global step
+    for path in event_files:
+        for event in EventFileLoader(str(path)).Load():
+            for v in event.summary.value:
+                if v.WhichOneof("value") == "simple_value":
+                    x = v.simple_value
+                else:
+                    x = float(tensor_util.make_ndarray(v.tensor))
+                if v.tag == tag:
+                    values[event.step] = x
+                elif v.tag == "epoch":  # Lightning logs the epoch beside every metric
+                    epoch_at[event.step] = int(x)
+    steps = sorted(values)
+    return [(epoch_at.get(s, i) + 1, values[s]) for i, s in enumerate(steps)]
+
+
+def varying_keys(jobs: list[Job], swept: set[str] = frozenset()) -> list[str]:
+    """Keys whose value differs between jobs, or that the sweep varies (before all jobs ran)."""
+    keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    return [k for k in keys if k in swept or len({j.overrides.get(k) for j in jobs}) > 1]
+
+
+def swept_keys(folders: list[Path]) -> set[str]:
+    """Keys a sweep varies, from the multirun.yaml the basic sweeper saves in its folder."""
+    keys = set()
+    for saved in (f / "multirun.yaml" for f in folders):
+        hydra = OmegaConf.load(saved).get("hydra") if saved.is_file() else None
+        if hydra:
+            parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+            keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+            keys |= {k.lstrip("+~") for k in hydra.sweeper.get("params") or {}}
+    return keys
+
+
+def write_csv(jobs: list[Job], path: Path) -> None:
+    keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["job", "status", *keys, *METRICS])
+        for j in jobs:
+            w.writerow([j.name, j.status, *(j.overrides.get(k, "") for k in keys),
+                        *(fmt(j.get(m)) for m in METRICS)])  # fmt: skip
+
+
+def seed_groups(jobs: list[Job], keys: list[str]) -> dict[str, list[Job]]:
+    """Jobs that differ only in `seed`, keyed by their other swept values."""
+    others = [k for k in keys if k != "seed"]
+    groups: dict[str, list[Job]] = {}
+    for j in jobs:
+        if j.metrics:
+            label = " ".join(f"{k}={j.overrides.get(k, '')}" for k in others) or "(all)"
+            groups.setdefault(label, []).append(j)
+    return groups
+
+
+def markdown(jobs: list[Job], folders: list[Path], keys: list[str]) -> str:
+    done = [j for j in jobs if j.metrics]
+    out = [f"# Report: {', '.join(map(str, folders))}", "",
+           f"{len(jobs)} jobs, {len(done)} with results."]  # fmt: skip
+    missing = [f"{j.name} ({j.status})" for j in jobs if not j.metrics]
+    if missing:
+        out.append(f"No metrics.json (failed or still running): {', '.join(missing)}.")
+    common = {k: v for k, v in jobs[0].overrides.items() if k not in keys}
+    if common:
+        out.append("Same in every job: " + " ".join(f"`{k}={v}`" for k, v in common.items()))
+    out += ["", table(["job", *keys, *METRICS.values()],
+                      [[j.name, *(fmt(j.overrides.get(k, "")) for k in keys),
+                        *(fmt(j.get(m)) for m in METRICS)] for j in jobs])]  # fmt: skip
+    if "seed" in keys:
+        pair = ("val/acc_best", "test/acc")
+        rows = [[label, len(g), *(mean_std([j.get(m) for j in g]) for m in pair)]
+                for label, g in seed_groups(jobs, keys).items()]  # fmt: skip
+        out += ["", "Across seeds (mean ± sample std):", "",
+                table(["config", "runs", "best val acc", "test acc"], rows)]  # fmt: skip
+    for folder in folders:
+        results = folder / "optimization_results.yaml"
+        if results.is_file():
+            best = OmegaConf.load(results)
+            out += ["", f"Optuna best value {best.best_value:.4f} with {dict(best.best_params)}"]
+    return "\n".join(out) + "\n"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def fmt(x) -> str:
+    """4 significant digits for numbers (also numeric override values), the rest as is."""
+    if x is None:
+        return ""
+    try:
+        return f"{float(x):.4g}" if not isinstance(x, bool) else str(x)
+    except ValueError:
+        return str(x)
+
+
+def mean_std(xs: list[float | None]) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return ""
+    std = f" ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else ""
+    return f"{statistics.fmean(xs):.4f}{std}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fashion-report", description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="a sweep folder, or run folders")
+    parser.add_argument("--out", type=Path, help="where to write (default: the one folder given)")
+    parser.add_argument("--metric", help="y axis against swept values (default: test/acc)")
+    args = parser.parse_args(argv)
+    if args.out is None and len(args.folders) > 1:
+        parser.error("several folders given: say where the report goes with --out")
+    out = args.out or args.folders[0]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = find_job_folders(args.folders)
+    names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
+    jobs = [read_job(p, n) for p, n in zip(paths, names, strict=True)]
+    write_csv(jobs, out / "report.csv")
+    keys = varying_keys(jobs, swept_keys(args.folders))
+    text = markdown(jobs, args.folders, keys)
+    (out / "report.md").write_text(text)
+    report_plot.plot(jobs, keys, out / "report.png", args.metric)
+    print(text + f"\nWrote {out / 'report.csv'}, {out / 'report.md'}, {out / 'report.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

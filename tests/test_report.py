@@ -1,0 +1,88 @@
+"""fashion-report on a hand-made sweep folder: finished jobs, repeated seeds, a failed job and one
+still running."""
+
+import csv
+import json
+
+import pytest
+from omegaconf import OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from fashion_resnet import report
+
+# job -> (overrides, per-epoch val/acc, metrics.json or None)
+JOBS = {
+    "0": (["lr=0.1", "seed=0"], [0.5, 0.7], {"val/acc_best": 0.7, "test/acc": 0.68}),
+    "1": (["lr=0.1", "seed=1"], [0.6, 0.8], {"val/acc_best": 0.8, "test/acc": 0.74}),
+    "2": (["lr=0.01", "seed=0"], [0.4, 0.6], {"val/acc_best": 0.6, "test/acc": 0.58}),
+    "3": (["lr=0.01", "seed=1"], [], None),  # failed before its first epoch
+    "10": (["lr=0.001", "seed=0"], [0.3], None),  # still running
+}
+
+
+def make_job(folder, overrides, curve, metrics):
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+    writer = SummaryWriter(folder / "tensorboard")
+    for epoch, acc in enumerate(curve):
+        step = 10 * (epoch + 1)
+        writer.add_scalar("val/acc", acc, step)
+        writer.add_scalar("epoch", epoch, step)
+    writer.close()
+    if metrics:
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "epochs": len(curve)}))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    for name, job in JOBS.items():
+        make_job(tmp_path / "sweep" / name, *job)
+    (tmp_path / "sweep" / "multirun.yaml").write_text("{}\n")
+    return tmp_path / "sweep"
+
+
+def test_reads_per_epoch_validation_accuracy(sweep):
+    job = report.read_job(sweep / "1", "1")
+    assert [e for e, _ in job.curve] == [1, 2]
+    assert [a for _, a in job.curve] == pytest.approx(JOBS["1"][1])
+    assert job.overrides == {"lr": "0.1", "seed": "1"}
+
+
+def test_report_on_a_partly_failed_sweep(sweep, capsys):
+    assert report.main([str(sweep)]) == 0
+    with (sweep / "report.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3", "10"]  # numbered, not sorted as text
+    assert [r["status"] for r in rows][2:] == ["ok", "no result (0 epochs logged)",
+                                               "no result (1 epochs logged)"]  # fmt: skip
+    assert float(rows[1]["test/acc"]) == JOBS["1"][2]["test/acc"] and rows[3]["test/acc"] == ""
+    md = (sweep / "report.md").read_text()
+    assert "No metrics.json (failed or still running): 3 (no result" in md
+    assert "10 (no result (1 epochs logged))" in md
+    a, b = JOBS["0"][2]["test/acc"], JOBS["1"][2]["test/acc"]
+    std = abs(a - b) / 2**0.5  # sample std of two values
+    assert f"| lr=0.1 | 2 | 0.7500 ± 0.0707 | {(a + b) / 2:.4f} ± {std:.4f} |" in md
+    assert (sweep / "report.png").stat().st_size > 10_000
+    assert "Wrote" in capsys.readouterr().out
+
+
+def test_several_run_folders_need_an_output_folder(sweep, tmp_path):
+    with pytest.raises(SystemExit):
+        report.main([str(sweep / "0"), str(sweep / "1")])
+    assert report.main([str(sweep / "0"), str(sweep / "1"), "--out", str(tmp_path / "cmp")]) == 0
+    assert (tmp_path / "cmp" / "report.md").read_text().count("| sweep/") == 2
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="No run folders"):
+        report.main([str(tmp_path)])
+
+
+def test_swept_keys_are_columns_before_a_second_job_exists(tmp_path):
+    sweep = tmp_path / "sweep"
+    make_job(sweep / "0", ["lr=0.1", "epochs=2"], [0.5], None)
+    hydra = {"overrides": {"task": ["lr=0.1,0.01", "epochs=2"]}, "sweeper": {"params": None}}
+    OmegaConf.save(OmegaConf.create({"hydra": hydra}), sweep / "multirun.yaml")
+    report.main([str(sweep)])
+    md = (sweep / "report.md").read_text()
+    assert "| job | lr | best val acc |" in md and "Same in every job: `epochs=2`" in md

@@ -1,0 +1,93 @@
+"""Multiruns end to end, as a person runs them: `python -m fashion_resnet.train -m ...` on the
+generated data with a few batches per job."""
+
+import json
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+from conftest import tiny_overrides
+from omegaconf import OmegaConf
+
+from fashion_resnet import report
+
+pytestmark = pytest.mark.slow
+LEAN = ["~callbacks.model_checkpoint", "callbacks.model_summary=null"]  # no 45 MB checkpoints
+# One thread per process: joblib's jobs run side by side, and CI machines have few cores.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def multirun(data_dir, tmp_path, name: str, *args: str):
+    sweep = tmp_path / name
+    cmd = [sys.executable, "-m", "fashion_resnet.train", "-m", *tiny_overrides(data_dir, tmp_path),
+           *LEAN, f"hydra.sweep.dir={sweep}", *args]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return sweep, proc
+
+
+def metrics(job) -> dict:
+    return json.loads((job / "metrics.json").read_text())
+
+
+def test_basic_sweep_one_folder_per_job_then_report(fake_data_dir, tmp_path):
+    sweep, _ = multirun(fake_data_dir, tmp_path, "sweep", "optimizer=adam,sgd")
+    for num, opt in [(0, "adam"), (1, "sgd")]:
+        job = sweep / str(num)
+        assert f"optimizer={opt}" in metrics(job)["overrides"]
+        assert 0 <= metrics(job)["val/acc_best"] <= 1
+        assert list((job / "tensorboard" / f"optimizer={opt}").glob("events.out.tfevents.*"))
+        run = json.loads((job / "run.json").read_text())
+        assert len(run["git"]["commit"]) == 40 and isinstance(run["git"]["dirty"], bool)
+        assert run["packages"]["torch"] and run["device"]["accelerator"] == "CPUAccelerator"
+    assert report.main([str(sweep)]) == 0
+    rows = (sweep / "report.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("0,ok,") and ",sgd," in rows[2]
+    assert "| job | optimizer | best val acc |" in (sweep / "report.md").read_text()
+    assert (sweep / "report.png").stat().st_size > 10_000
+
+
+def test_joblib_launcher_runs_jobs_in_their_own_processes(fake_data_dir, tmp_path):
+    sweep, _ = multirun(
+        fake_data_dir, tmp_path, "sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        "seed=1,2",
+    )  # fmt: skip
+    pids = {json.loads((sweep / n / "run.json").read_text())["pid"] for n in ("0", "1")}
+    assert len(pids) == 2
+    assert [metrics(sweep / n)["overrides"][-1] for n in ("0", "1")] == ["seed=1", "seed=2"]
+
+
+def test_optuna_search_reports_a_best_value_and_resumes_from_sqlite(fake_data_dir, tmp_path):
+    db = f"sqlite:///{tmp_path}/study.db"
+    search = ["hparams_search=optuna", f"hydra.sweeper.storage={db}", "hydra.sweeper.n_jobs=3",
+              "hydra.sweeper.study_name=t", "hydra.sweeper.sampler.seed=0",
+              "test=false"]  # fmt: skip
+    sweep, _ = multirun(fake_data_dir, tmp_path, "first", *search, "hydra.sweeper.n_trials=3")
+    accs = [metrics(sweep / str(n))["val/acc_best"] for n in range(3)]
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(max(accs))
+    assert set(best.best_params) >= {"optimizer", "optimizer.lr", "++optimizer.weight_decay"}
+
+    multirun(fake_data_dir, tmp_path, "second", *search, "hydra.sweeper.n_trials=1")
+    study = optuna.load_study(study_name="t", storage=db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+
+
+def test_optuna_survives_a_failed_trial_and_the_report_names_it(fake_data_dir, tmp_path):
+    # Seed 0 of the random sampler draws 'tiny' (fails check_config at once), then 'imagenet'.
+    # (The grid sampler would be deterministic, but it raises when its last trial fails.)
+    sweep, proc = multirun(
+        fake_data_dir, tmp_path, "sweep", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0", "hydra.sweeper.direction=maximize",
+        "model.net.stem=choice(imagenet,tiny)", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_failure_rate=0.5", "test=false",
+    )  # fmt: skip
+    assert "Unknown model.net.stem='tiny'" in proc.stderr + proc.stdout
+    assert not (sweep / "0" / "metrics.json").exists()
+    assert "model.net.stem=imagenet" in metrics(sweep / "1")["overrides"]
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert best.best_params == {"model.net.stem": "imagenet"}
+    report.main([str(sweep)])
+    assert "0 (no result (0 epochs logged))" in (sweep / "report.md").read_text()
