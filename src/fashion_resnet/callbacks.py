@@ -72,6 +72,9 @@ class EpochPerf(pl.Callback):
         self.start = self.train_end = time.perf_counter()
         self.images = 0
 
+    # A run resumed mid-epoch starts without on_train_epoch_start: count from the resume.
+    on_train_start = on_train_epoch_start
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self.images += len(batch[1])
         if batch_idx + 1 == trainer.num_training_batches and torch.cuda.is_available():

@@ -89,6 +89,8 @@ def tensorboard_curve(event_files: list[Path], tag: str = "val/acc") -> list[tup
     for path in event_files:
         for event in EventFileLoader(str(path)).Load():
             for v in event.summary.value:
+                if v.tag not in (tag, "epoch"):  # images, histograms, hparams: not scalars
+                    continue
                 if v.WhichOneof("value") == "simple_value":
                     x = v.simple_value
                 else:
