@@ -495,6 +495,11 @@ def main(argv: list[str] | None = None) -> int:
     variants = args.variants.split(",")
     for v in variants:
         parse_variant(v)  # fail before any run
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA device visible to torch on this machine")
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         args.ref_root = reference_root(Path(tmp), args.data_dir)
