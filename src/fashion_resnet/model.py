@@ -36,6 +36,7 @@ class Classifier(pl.LightningModule):
         scheduler_interval: str = "epoch",  # "epoch" or "step": when the scheduler steps
         label_smoothing: float = 0.0,
         channels_last: bool = False,  # NHWC memory format: faster convolutions on GPU
+        compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
@@ -49,6 +50,10 @@ class Classifier(pl.LightningModule):
         self.net = nets.build(**net)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        if compile:
+            # In place (nn.Module.compile), not torch.compile(net): the state_dict keeps its
+            # keys, so checkpoints move freely between compiled and eager models.
+            self.net.compile()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         num_classes = self.net.head[-1].out_features
@@ -72,9 +77,10 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
-        self.train_loss(loss, weight=len(y))
-        self.train_acc(logits, y)
-        # Tensors, not .item(): Lightning moves them to the host only every log_every_n_steps.
+        # update(), not __call__: no per-step metric value computed (only epoch values are
+        # logged). Tensors, not .item(): Lightning moves them to the host every log_every_n_steps.
+        self.train_loss.update(loss, weight=len(y))
+        self.train_acc.update(logits, y)
         self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
@@ -82,8 +88,8 @@ class Classifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
-        self.val_loss(loss, weight=len(y))
-        self.val_acc(logits, y)
+        self.val_loss.update(loss, weight=len(y))
+        self.val_acc.update(logits, y)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
         return logits  # for callbacks (confusion matrix, misclassified images)
@@ -96,8 +102,8 @@ class Classifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch)
-        self.test_loss(loss, weight=len(y))
-        self.test_acc(logits, y)
+        self.test_loss.update(loss, weight=len(y))
+        self.test_acc.update(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
 
