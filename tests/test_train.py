@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -94,3 +95,17 @@ def test_real_data_trains_a_few_steps(compose_cfg, tmp_path):
     metrics = train(compose_cfg("train", over))
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert metrics["global_step"] == 5
+
+
+@pytest.mark.parametrize(
+    "script", ["fashion-train", "fashion-eval", "fashion-predict", "fashion-export"]
+)
+def test_console_scripts_find_the_configs(script):
+    """Console scripts import the module as a package, not as __main__: Hydra must still find
+    conf/ (a relative config_path would be read as a Python package and fail)."""
+    exe = Path(sys.executable).parent / script
+    proc = subprocess.run(
+        [str(exe), "--cfg", "job", "-p", "task_name"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == script.removeprefix("fashion-")

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from fashion_resnet import checkpoints, runs
+from fashion_resnet import CONF_DIR, checkpoints, runs
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES, MD5, find_raw_files, parse_idx, read_idx_bytes
 
@@ -123,7 +123,7 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
     return meta
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="export")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     meta = export(cfg.ckpt_path, Path(cfg.output_dir), dict(cfg.get("data") or {}), cfg.n_verify)
     print(f"Exported to {cfg.output_dir}: model.onnx, model.torchscript.pt, model.json "

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fashion_resnet import checkpoints, runs
+from fashion_resnet import CONF_DIR, checkpoints, runs
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES
 
@@ -96,7 +96,7 @@ def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path)
             w.writerow([r["file"], r["label"], r["probability"], top])
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
     rows, skipped = predict(cfg.ckpt_path, images, str(cfg.invert).lower(), cfg.top_k)

@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import distributed, nets, resume, runs
+from fashion_resnet import CONF_DIR, distributed, nets, resume, runs
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
@@ -130,7 +130,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def run(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     metric = cfg.get("optimized_metric")
