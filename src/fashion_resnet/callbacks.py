@@ -119,20 +119,31 @@ class HParamsSummary(pl.Callback):
             writer._get_file_writer().add_summary(hparams_summaries({}, {})[2])
 
 
-class InputGrid(pl.Callback):
+class AtFirstBatch(pl.Callback):
+    """Calls `write(writer, trainer, pl_module, batch)` once, at the first training batch of
+    the run, when there is a TensorBoard writer (rank 0)."""
+
+    done = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        writer = tensorboard(trainer)
+        if not self.done and writer is not None:
+            self.done = True
+            self.write(writer, trainer, pl_module, batch)
+
+    def write(self, writer, trainer: pl.Trainer, pl_module: pl.LightningModule, batch) -> None:
+        raise NotImplementedError
+
+
+class InputGrid(AtFirstBatch):
     """Once, at the first training step: the batch exactly as the model gets it (after resize,
     normalisation and augmentation), with each image's label."""
 
     def __init__(self, max_images: int = 64, class_names: Sequence[str] = CLASSES) -> None:
         self.max_images = max_images
         self.class_names = list(class_names)
-        self.done = False
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        writer = tensorboard(trainer)
-        if self.done or writer is None:
-            return
-        self.done = True
+    def write(self, writer, trainer, pl_module, batch) -> None:
         x, y = batch[0][: self.max_images], batch[1][: self.max_images]
         titles = [self.class_names[i] for i in y.tolist()]
         lo, hi = float(x.min()), float(x.max())
@@ -208,18 +219,11 @@ class ValidationFigures(pl.Callback):
             writer.add_image("val/misclassified", grid, step(trainer), dataformats="HWC")
 
 
-class ModelGraph(pl.Callback):
+class ModelGraph(AtFirstBatch):
     """Once, at the first training step: the backbone's graph (GRAPHS tab), traced with one
     real input."""
 
-    def __init__(self) -> None:
-        self.done = False
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        writer = tensorboard(trainer)
-        if self.done or writer is None:
-            return
-        self.done = True
+    def write(self, writer, trainer, pl_module, batch) -> None:
         net = getattr(pl_module, "net", pl_module)
         was_training = net.training
         net.eval()  # BatchNorm must not update its running statistics while traced
