@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.accelerators import CUDAAccelerator
-from pytorch_lightning.utilities import rank_zero_only
-
-PACKAGES = [
-    "fashion_resnet", "torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core",
-    "omegaconf", "numpy", "hydra-optuna-sweeper", "optuna", "hydra-joblib-launcher",
-]  # fmt: skip
 
 
 def output_dir() -> Path:
@@ -148,64 +135,3 @@ def _key(override: str) -> str:
 
 # `version: ${job_label:}` in conf/logger/tensorboard.yaml
 OmegaConf.register_new_resolver("job_label", job_label, use_cache=False, replace=True)
-
-
-def git_state(folder: Path) -> dict[str, Any]:
-    """Commit of the code that ran, and whether tracked files differed from it (untracked files
-    are not counted: an editable install's venv or data folder would always mark it dirty)."""
-
-    def git(*args: str) -> str:
-        cmd = ["git", "-C", str(folder), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
-
-    try:
-        commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
-    except (OSError, subprocess.SubprocessError):  # no git, or installed outside a checkout
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
-
-
-def package_versions() -> dict[str, str | None]:
-    def version(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    return {name: version(name) for name in PACKAGES}
-
-
-def device_info(trainer: pl.Trainer) -> dict[str, Any]:
-    info = {
-        "accelerator": type(trainer.accelerator).__name__,
-        "num_devices": trainer.num_devices,
-        "num_nodes": trainer.num_nodes,
-        "precision": str(trainer.precision),
-        "strategy": type(trainer.strategy).__name__,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    if torch.cuda.is_available():
-        ids = trainer.device_ids if isinstance(trainer.accelerator, CUDAAccelerator) else []
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in ids]
-        info["cuda"] = torch.version.cuda
-        info["cudnn"] = torch.backends.cudnn.version()
-    return info
-
-
-@rank_zero_only
-def write_run_info(path: Path, trainer: pl.Trainer) -> None:
-    """run.json: what produced this run, beside Hydra's .hydra/ (composed config, overrides)."""
-    info = {
-        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": [sys.executable, *sys.argv],
-        "overrides": overrides(),
-        "git": git_state(Path(__file__).resolve().parent),
-        "packages": package_versions(),
-        "python": platform.python_version(),
-        "host": platform.node(),
-        "pid": os.getpid(),
-        "device": device_info(trainer),
-    }
-    write_json(path, info)

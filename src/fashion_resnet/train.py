@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import CONF_DIR, distributed, nets, resume, runs
+from fashion_resnet import CONF_DIR, distributed, nets, provenance, resume, runs
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
@@ -99,7 +99,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = runs.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    runs.write_run_info(runs.output_dir() / "run.json", trainer)
+    provenance.write_run_info(runs.output_dir() / "run.json", trainer)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
