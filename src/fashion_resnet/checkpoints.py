@@ -60,7 +60,7 @@ def resolve(path: str | Path) -> Path:
     if path.is_file():
         return path
     if path.is_dir():
-        best = run_metrics(path / "checkpoints" / "x").get("best_ckpt")
+        best = run_metrics(path).get("best_ckpt")
         for candidate in (best, path / "checkpoints" / "last.ckpt"):
             if candidate and Path(candidate).is_file():
                 return Path(candidate)
@@ -68,9 +68,9 @@ def resolve(path: str | Path) -> Path:
     raise CheckpointError(f"checkpoint {str(path)!r} does not exist (give a .ckpt or a run folder)")
 
 
-def run_metrics(ckpt_file: Path) -> dict[str, Any]:
-    """metrics.json of the run a checkpoint belongs to (<run>/checkpoints/x.ckpt), or {}."""
-    metrics = Path(ckpt_file).parent.parent / "metrics.json"
+def run_metrics(run_dir: Path) -> dict[str, Any]:
+    """A run folder's metrics.json, or {} (a run that never finished, a loose checkpoint)."""
+    metrics = Path(run_dir) / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.is_file() else {}
 
 

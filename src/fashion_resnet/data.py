@@ -143,16 +143,25 @@ class FashionMNISTDataModule(pl.LightningDataModule):
                 raise ValueError(f"data.{name} is a probability in [0, 1], got {p}")
         self.save_hyperparameters()
         self.train_set = self.val_set = self.test_set = None
+        self._files: dict[str, Path] | None = None
+
+    def raw_files(self, download: bool = False) -> dict[str, Path]:
+        """The four IDX files, found and MD5-checked once per process (each check decompresses
+        ~30 MB): prepare_data and setup share the result."""
+        if self._files is None:
+            hp = self.hparams
+            md5 = MD5 if hp.verify else None
+            self._files = find_raw_files(hp.data_dir, hp.system_dir, download, md5)
+        return self._files
 
     def prepare_data(self) -> None:
-        hp = self.hparams
-        find_raw_files(hp.data_dir, hp.system_dir, hp.download, MD5 if hp.verify else None)
+        self.raw_files(download=self.hparams.download)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         hp = self.hparams
-        files = find_raw_files(hp.data_dir, hp.system_dir, False, MD5 if hp.verify else None)
+        files = self.raw_files()
         x_train, y_train, x_test, y_test = (parse_idx(read_idx_bytes(files[n])) for n in MD5)
         n = len(x_train)
         if hp.val_size >= n:

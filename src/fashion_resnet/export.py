@@ -21,7 +21,7 @@ from torch import nn
 
 from fashion_resnet import CONF_DIR, checkpoints, runs
 from fashion_resnet import transforms as T
-from fashion_resnet.data import CLASSES, MD5, find_raw_files, parse_idx, read_idx_bytes
+from fashion_resnet.data import CLASSES, FashionMNISTDataModule, parse_idx, read_idx_bytes
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between PyTorch and an export
 
@@ -47,18 +47,13 @@ class Exportable(nn.Module):
 
 
 def test_images(data_args: dict[str, Any], n: int) -> torch.Tensor:
-    """The first n official test images (uint8), found the way the DataModule finds them."""
-    files = find_raw_files(
-        data_args.get("data_dir", "data"),
-        data_args.get("system_dir", "/usr/share/datasets/fashion-mnist"),
-        download=False,
-        md5=MD5 if data_args.get("verify", True) else None,
-    )
+    """The first n official test images (uint8), found and verified by the DataModule."""
+    files = FashionMNISTDataModule(**data_args).raw_files()
     return parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:n].contiguous()
 
 
 def to_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
-    # The TorchScript-based exporter needs no extra package (the dynamo one needs onnxscript).
+    # The TorchScript-based exporter: it needs the onnx package (the dynamo one also onnxscript).
     torch.onnx.export(
         module, (example,), str(path), dynamo=False, opset_version=17,
         input_names=["images"], output_names=["probabilities"],
@@ -113,7 +108,10 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
                       "note": "light item on a dark background, 0..255, as FashionMNIST"},
             "output": {"name": "probabilities", "dtype": "float32", "shape": ["batch", 10]},
             "preprocessing_in_graph": {"image_size": size, "normalize": normalize},
-            "checkpoint_metrics": checkpoints.metric_values(checkpoints.run_metrics(ckpt_file)),
+            # <run>/checkpoints/<file>.ckpt: the run's metrics.json, when it has one
+            "checkpoint_metrics": checkpoints.metric_values(
+                checkpoints.run_metrics(ckpt_file.parent.parent)
+            ),
             "verification": {"images": len(images), "tolerance": TOLERANCE, "max_abs_diff": diffs},
         }  # fmt: skip
         runs.write_json(tmp / "model.json", meta)
