@@ -3,7 +3,7 @@
 # on one H200. Writes every result under OUTDIR:
 #   nvidia-smi.txt, env.txt          the machine and the software
 #   bench.md, bench.json, bench.log  scripts/bench.py at full size (ResNet-18, 96 px, batch 256)
-#   seed/, fast/                     experiment=seed and experiment=fast end to end (run folders
+#   reference/, fast/                     experiment=reference and experiment=fast end to end (run folders
 #                                    with metrics.json, TensorBoard logs), plus their stdout
 #   summary.txt                      each stage's exit code, wall time, test/acc
 #
@@ -66,7 +66,7 @@ train() {  # train NAME OVERRIDES...: one run, its folder under OUT/NAME, its ou
   stage "$name" "$LIMIT" "$OUT/$name.log" "$OUT/$name.log" $PY -m fashion_resnet.train "$@" \
     paths.data_dir="$DATA_DIR" paths.log_dir="$OUT/$name" callbacks.progress_bar.refresh_rate=100
 }
-LIMIT=$SEED_S train seed experiment=seed trainer=gpu model.channels_last=true
+LIMIT=$SEED_S train reference experiment=reference trainer=gpu model.channels_last=true
 
 # 3. The fast recipe (conf/experiment/fast.yaml): the time to 0.918 test accuracy.
 if [ -f conf/experiment/fast.yaml ]; then

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import CONF_DIR
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from fashion_resnet.train import build_model, check_config
 
@@ -124,3 +125,33 @@ def test_degradation_sweeps_plain_and_residual_at_two_depths(compose_cfg):
                                         f"model.net.residual={residual}"])  # fmt: skip
             check_config(job)
             assert job.trainer.max_epochs == cfg.trainer.max_epochs
+
+
+def test_reference_recipe_and_its_deprecated_name_compose_alike(compose_cfg):
+    from fashion_resnet.hydra_glue import renamed_choices
+
+    reference = compose_cfg("train", ["experiment=reference"])
+    assert renamed_choices() == []
+    old = compose_cfg("train", ["experiment=seed"])
+    assert renamed_choices() == [
+        "experiment=seed is deprecated and will be removed in the next release: "
+        "use experiment=reference"
+    ]
+    plain = [OmegaConf.to_container(c, resolve=False) for c in (reference, old)]
+    for c in plain:
+        del c["hydra"]
+    assert plain[0] == plain[1] and reference.data.val_size == 0
+
+
+def test_callbacks_are_one_file_each_composed_by_the_default_set(compose_cfg):
+    folder = Path(CONF_DIR) / "callbacks"
+    default = compose_cfg("train").callbacks
+    for name in default:  # each callback comes from its own file, keyed by its name
+        assert list(OmegaConf.load(folder / f"{name}.yaml")) == [name], name
+    assert set(compose_cfg("train", ["~callbacks.lr_monitor"]).callbacks) == set(default) - {
+        "lr_monitor"
+    }
+    assert set(compose_cfg("train", ["callbacks=inspect"]).callbacks) == set(default) | {
+        "model_graph", "histograms"
+    }  # fmt: skip
+    assert not compose_cfg("train", ["callbacks=none"]).get("callbacks")

@@ -11,7 +11,8 @@ from conftest import tiny_overrides
 from hydra.types import RunMode
 from omegaconf import read_write
 
-from fashion_resnet.distributed import check_launch, per_rank_batch_size, run_stamp
+from fashion_resnet.distributed import check_launch, per_rank_batch_size
+from fashion_resnet.rundirs import run_stamp
 from fashion_resnet.train import train
 
 TESTS = Path(__file__).parent

@@ -11,15 +11,12 @@ import signal
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from conftest import FULL_NET, tiny_overrides
 
-from fashion_resnet import checkpoints, resume, runs
+from fashion_resnet import checkpoints, files, resume, rundirs
 from fashion_resnet.guards import AtomicCheckpointIO, DivergenceError, RngState
 from fashion_resnet.model import Classifier
 from fashion_resnet.train import train
-
-NET = {"arch": "resnet18", "stem": "imagenet", "residual": True, "in_channels": 1,
-       "num_classes": 10}  # fmt: skip
 
 
 def half_write_then_fail(f, *args, **kwargs):
@@ -41,10 +38,10 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
 
 def test_interrupted_metrics_write_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    runs.write_json(path, {"test/acc": 0.9})
+    files.write_json(path, {"test/acc": 0.9})
     monkeypatch.setattr(json, "dump", lambda data, f, **kw: half_write_then_fail(f))
     with pytest.raises(OSError):
-        runs.write_json(path, {"test/acc": 0.1})
+        files.write_json(path, {"test/acc": 0.1})
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"test/acc": 0.9}
     assert list(tmp_path.iterdir()) == [path]
@@ -113,7 +110,7 @@ def test_signal_saves_a_resumable_checkpoint_and_resume_continues_mid_epoch(
     assert metrics["global_step"] == 9 and metrics["epochs"] == 3  # 3 epochs x 3 batches
 
 
-def save_fake_checkpoint(path, net=NET, state_net=NET):
+def save_fake_checkpoint(path, net=FULL_NET, state_net=FULL_NET):
     model = Classifier({k: v for k, v in state_net.items()})
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": {"net": net}}, path)
 
@@ -123,7 +120,7 @@ def save_fake_checkpoint(path, net=NET, state_net=NET):
     [
         (lambda p: p.write_bytes(b"\x00" * 100), "is not a readable checkpoint"),
         (lambda p: torch.save({"w": torch.zeros(2)}, p), "is not a fashion_resnet checkpoint"),
-        (lambda p: save_fake_checkpoint(p, net={**NET, "arch": "resnet34"}),
+        (lambda p: save_fake_checkpoint(p, net={**FULL_NET, "arch": "resnet34"}),
          r"another architecture \(model.net.arch: checkpoint 'resnet34', config 'resnet18'\)"),
     ],
 )  # fmt: skip
@@ -145,7 +142,7 @@ def test_truncated_checkpoint_is_reported(tmp_path):
 
 def test_weights_of_another_architecture_are_reported(tmp_path):
     path = tmp_path / "m.ckpt"
-    save_fake_checkpoint(path, state_net={**NET, "arch": "resnet34"})
+    save_fake_checkpoint(path, state_net={**FULL_NET, "arch": "resnet34"})
     with pytest.raises(checkpoints.CheckpointError, match="weights do not match the architecture"):
         checkpoints.load_model(path)
 
@@ -154,7 +151,7 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(PermissionError, match=f"cannot write to the run folder {blocker}/run"):
-        runs.check_writable(blocker / "run")
+        rundirs.check_writable(blocker / "run")
 
 
 def make_run(folder, overrides):

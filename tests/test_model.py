@@ -3,12 +3,10 @@ import functools
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import make_images
+from conftest import NET, make_images
 from torch.utils.data import DataLoader, TensorDataset
 
 from fashion_resnet.model import Classifier
-
-NET = {"arch": "resnet18", "stem": "imagenet"}  # cheapest stem: ~0.07 GFLOP/image at 28 px
 
 
 def loader(n=64, batch=16):

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_images, tiny_overrides
+from conftest import compose_config, make_images, tiny_overrides
+from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from fashion_resnet import export as E
@@ -16,21 +17,9 @@ from fashion_resnet.train import train
 @pytest.fixture(scope="module")
 def run_dir(fake_data_dir, tmp_path_factory):
     """A tiny trained run at 32 px (so the exported graph contains a real resize)."""
-    from conftest import CONF_DIR
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import read_write
-
     out = tmp_path_factory.mktemp("run")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        over = [*tiny_overrides(fake_data_dir, out), "data.image_size=32", "data.normalize=true"]
-        cfg = compose("train", overrides=over, return_hydra_config=True)
-    with read_write(cfg.hydra.runtime):
-        cfg.hydra.runtime.output_dir = str(out / "run")
-    HydraConfig().set_config(cfg)
-    train(cfg)
+    over = [*tiny_overrides(fake_data_dir, out), "data.image_size=32", "data.normalize=true"]
+    train(compose_config("train", over, out / "run"))
     GlobalHydra.instance().clear()
     return out / "run"
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_images
+from conftest import NET, make_images
 
 from fashion_resnet import transforms as T
 from fashion_resnet.model import Classifier
 
-NET = {"arch": "resnet18", "stem": "imagenet"}
 BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 

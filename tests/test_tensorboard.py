@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, tiny_overrides
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import read_write
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from fashion_resnet import runs
+from fashion_resnet import hydra_glue
 from fashion_resnet.callbacks import ValidationFigures, flatten
 from fashion_resnet.data import CLASSES
 from fashion_resnet.train import train
@@ -30,16 +27,8 @@ EPOCH_TAGS = [
 ]  # fmt: skip
 
 
-def compose_run(overrides: list[str], out_dir, mode: RunMode = RunMode.RUN, override_dirname=""):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with read_write(cfg.hydra):
-        cfg.hydra.runtime.output_dir = str(out_dir)
-        cfg.hydra.mode = mode
-        cfg.hydra.job.override_dirname = override_dirname
-    HydraConfig().set_config(cfg)
-    return cfg
+def compose_run(overrides: list[str], out_dir, mode: RunMode = RunMode.RUN):
+    return compose_config("train", overrides, out_dir, mode)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +175,7 @@ def test_sweep_jobs_are_named_by_their_swept_values(tmp_path, monkeypatch):
 
 
 def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
-    params = runs.hparams(compose_cfg("train", ["~scheduler"]))
+    params = hydra_glue.hparams(compose_cfg("train", ["~scheduler"]))
     assert params["scheduler"] is None
     assert params["trainer"] == {"max_epochs": 10}
     assert "data_dir" not in params["data"] and params["data"]["image_size"] == 96

@@ -38,7 +38,7 @@ def test_train_then_eval_gives_the_same_test_accuracy(compose_cfg, fake_data_dir
     ecfg = compose_cfg(
         "eval",
         [
-            f"ckpt_path={metrics['best_ckpt']}",
+            f"ckpt_path={out}",  # a run folder: its best checkpoint, as predict and export take
             f"data.data_dir={fake_data_dir}",
             "data.batch_size=32",
             "trainer.accelerator=cpu",

@@ -1,9 +1,8 @@
-"""Reading our checkpoints safely: torch's `weights_only=True` unpickler, and errors that say
+"""Loading and validating checkpoints: torch's `weights_only=True` unpickler, and errors that say
 what is wrong with the file rather than a stack trace from deep inside torch."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -51,29 +50,3 @@ def load_model(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
             f"{str(e).splitlines()[1] if len(str(e).splitlines()) > 1 else e}"
         ) from e
     return model.eval(), dict(ckpt.get(FashionMNISTDataModule.CHECKPOINT_HYPER_PARAMS_KEY, {}))
-
-
-def resolve(path: str | Path) -> Path:
-    """A .ckpt file as is; a run folder -> its best checkpoint (from metrics.json), else
-    checkpoints/last.ckpt."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        best = run_metrics(path).get("best_ckpt")
-        for candidate in (best, path / "checkpoints" / "last.ckpt"):
-            if candidate and Path(candidate).is_file():
-                return Path(candidate)
-        raise CheckpointError(f"run folder {path} has no checkpoints/ with a best or last.ckpt")
-    raise CheckpointError(f"checkpoint {str(path)!r} does not exist (give a .ckpt or a run folder)")
-
-
-def run_metrics(run_dir: Path) -> dict[str, Any]:
-    """A run folder's metrics.json, or {} (a run that never finished, a loose checkpoint)."""
-    metrics = Path(run_dir) / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.is_file() else {}
-
-
-def metric_values(metrics: dict[str, Any]) -> dict[str, float]:
-    """Only the logged metrics (`val/acc`, `test/loss`, ...) of a metrics.json."""
-    return {k: v for k, v in metrics.items() if "/" in k and isinstance(v, int | float)}

@@ -13,13 +13,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import CONF_DIR, checkpoints, runs
+from fashion_resnet import CONF_DIR, checkpoints, hydra_glue, rundirs
 from fashion_resnet.data import FashionMNISTDataModule
+from fashion_resnet.files import write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     start = time.time()
-    model, data_hparams = checkpoints.load_model(cfg.ckpt_path)
+    model, data_hparams = checkpoints.load_model(rundirs.checkpoint_in(cfg.ckpt_path))
     # Preprocessing (image size, normalisation) as trained; where the files are and the batch
     # size from this config.
     data_args = {**data_hparams, **OmegaConf.to_container(cfg.data, resolve=True)}
@@ -27,19 +28,24 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False)
     trainer.test(model, datamodule=datamodule)
     metrics = {
-        **runs.scalar_metrics(trainer.callback_metrics),
+        **rundirs.scalar_metrics(trainer.callback_metrics),
         "ckpt_path": str(cfg.ckpt_path),
         "elapsed_s": round(time.time() - start, 1),
-        "overrides": runs.overrides(),
+        "overrides": hydra_glue.overrides(),
     }
     if trainer.is_global_zero:
-        runs.write_json(runs.output_dir() / "metrics.json", metrics)
+        write_json(hydra_glue.output_dir() / "metrics.json", metrics)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     evaluate(cfg)
+
+
+def main() -> None:
+    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    run()
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from fashion_resnet import CONF_DIR, checkpoints, runs
+from fashion_resnet import CONF_DIR, checkpoints, hydra_glue, rundirs
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES, FashionMNISTDataModule, parse_idx, read_idx_bytes
+from fashion_resnet.files import write_json
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between PyTorch and an export
 
@@ -46,7 +47,7 @@ class Exportable(nn.Module):
         return self.net(x).softmax(dim=1)
 
 
-def test_images(data_args: dict[str, Any], n: int) -> torch.Tensor:
+def verification_images(data_args: dict[str, Any], n: int) -> torch.Tensor:
     """The first n official test images (uint8), found and verified by the DataModule."""
     files = FashionMNISTDataModule(**data_args).raw_files()
     return parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:n].contiguous()
@@ -81,12 +82,12 @@ def verify(reference: torch.Tensor, exported: torch.Tensor, name: str) -> float:
 
 
 def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify: int = 256):
-    ckpt_file = checkpoints.resolve(ckpt_path)
+    ckpt_file = rundirs.checkpoint_in(ckpt_path)
     model, data_args = checkpoints.load_model(ckpt_file)
     data_args = {**data_args, **data_overrides}
     size, normalize = data_args.get("image_size", 96), data_args.get("normalize", False)
     module = Exportable(model.net, size, normalize)
-    images = test_images(data_args, n_verify)
+    images = verification_images(data_args, n_verify)
     with torch.no_grad():
         # The reference: the same module run eagerly by PyTorch. (Its float resize may differ by
         # one grey level from the CPU training path's uint8 resize; that is not the exporter's.)
@@ -109,12 +110,12 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
             "output": {"name": "probabilities", "dtype": "float32", "shape": ["batch", 10]},
             "preprocessing_in_graph": {"image_size": size, "normalize": normalize},
             # <run>/checkpoints/<file>.ckpt: the run's metrics.json, when it has one
-            "checkpoint_metrics": checkpoints.metric_values(
-                checkpoints.run_metrics(ckpt_file.parent.parent)
+            "checkpoint_metrics": rundirs.metric_values(
+                rundirs.run_metrics(ckpt_file.parent.parent)
             ),
             "verification": {"images": len(images), "tolerance": TOLERANCE, "max_abs_diff": diffs},
         }  # fmt: skip
-        runs.write_json(tmp / "model.json", meta)
+        write_json(tmp / "model.json", meta)
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
             shutil.move(str(f), out_dir / f.name)
@@ -122,11 +123,16 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     meta = export(cfg.ckpt_path, Path(cfg.output_dir), dict(cfg.get("data") or {}), cfg.n_verify)
     print(f"Exported to {cfg.output_dir}: model.onnx, model.torchscript.pt, model.json "
           f"(verified on {meta['verification']['images']} test images, "
           f"max |dp| {max(meta['verification']['max_abs_diff'].values()):.1e})")  # fmt: skip
+
+
+def main() -> None:
+    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    run()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from fashion_resnet import runs
+from fashion_resnet.files import atomic_write
 
 
 class DivergenceError(FloatingPointError):
@@ -39,7 +39,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if "://" in str(path):  # remote storage: fsspec's transaction is the best on offer
             return super().save_checkpoint(checkpoint, path, storage_options)
-        runs.atomic_write(Path(path), lambda f: torch.save(checkpoint, f), mode="wb")
+        atomic_write(Path(path), lambda f: torch.save(checkpoint, f), mode="wb")
 
 
 class RngState(pl.Callback):

@@ -19,9 +19,10 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fashion_resnet import CONF_DIR, checkpoints, runs
+from fashion_resnet import CONF_DIR, checkpoints, hydra_glue, rundirs
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES
+from fashion_resnet.files import write_json
 
 INVERT_CHOICES = ("auto", "true", "false")
 
@@ -60,7 +61,7 @@ def predict(ckpt_path: str, images: str | list[str], invert: str = "auto", top_k
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert={invert!r}; choose one of: {', '.join(INVERT_CHOICES)}")
     files = list_images(images)
-    model, data_args = checkpoints.load_model(checkpoints.resolve(ckpt_path))
+    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(ckpt_path))
     batch, kept, skipped = [], [], []
     for f in files:
         try:
@@ -86,7 +87,7 @@ def predict(ckpt_path: str, images: str | list[str], invert: str = "auto", top_k
 
 
 def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path) -> None:
-    runs.write_json(out.with_suffix(".json"), {"predictions": rows, "skipped": dict(skipped)})
+    write_json(out.with_suffix(".json"), {"predictions": rows, "skipped": dict(skipped)})
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.with_suffix(".csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -97,7 +98,7 @@ def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
     rows, skipped = predict(cfg.ckpt_path, images, str(cfg.invert).lower(), cfg.top_k)
     out = Path(cfg.output)
@@ -107,6 +108,11 @@ def main(cfg: DictConfig) -> None:
     for f, why in skipped:
         print(f"skipped {f}: {why}")
     print(f"Wrote {out.with_suffix('.csv')} and {out.with_suffix('.json')}")
+
+
+def main() -> None:
+    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    run()
 
 
 if __name__ == "__main__":

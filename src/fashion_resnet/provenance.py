@@ -17,7 +17,8 @@ import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.utilities import rank_zero_only
 
-from fashion_resnet.runs import overrides, write_json
+from fashion_resnet.files import write_json
+from fashion_resnet.hydra_glue import overrides
 
 PACKAGES = [
     "fashion_resnet", "torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core",

@@ -17,10 +17,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from fashion_resnet import report_plot
+from fashion_resnet.hydra_glue import override_values, swept_keys
 
 METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
            "elapsed_s": "wall time (s)"}  # fmt: skip
@@ -62,8 +62,7 @@ def job_order(folder: Path) -> tuple:
 
 def read_job(folder: Path, name: str) -> Job:
     lines = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
-    pairs = (line.lstrip("+").split("=", 1) if "=" in line else (line, "") for line in lines)
-    overrides = dict(pairs)
+    overrides = override_values(lines)
     metrics_file = folder / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     return Job(name, overrides, metrics, val_curve(folder))
@@ -109,15 +108,13 @@ def varying_keys(jobs: list[Job], swept: set[str] = frozenset()) -> list[str]:
     return [k for k in keys if k in swept or len({j.overrides.get(k) for j in jobs}) > 1]
 
 
-def swept_keys(folders: list[Path]) -> set[str]:
-    """Keys a sweep varies, from the multirun.yaml the basic sweeper saves in its folder."""
+def sweep_keys(folders: list[Path]) -> set[str]:
+    """Keys a sweep varies, from the multirun.yaml the sweeper saves in its folder."""
     keys = set()
     for saved in (f / "multirun.yaml" for f in folders):
         hydra = OmegaConf.load(saved).get("hydra") if saved.is_file() else None
         if hydra:
-            parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
-            keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
-            keys |= {k.lstrip("+~") for k in hydra.sweeper.get("params") or {}}
+            keys |= swept_keys(hydra.overrides.task, hydra.sweeper.get("params"))
     return keys
 
 
@@ -206,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
     jobs = [read_job(p, n) for p, n in zip(paths, names, strict=True)]
     write_csv(jobs, out / "report.csv")
-    keys = varying_keys(jobs, swept_keys(args.folders))
+    keys = varying_keys(jobs, sweep_keys(args.folders))
     text = markdown(jobs, args.folders, keys)
     (out / "report.md").write_text(text)
     report_plot.plot(jobs, keys, out / "report.png", args.metric)

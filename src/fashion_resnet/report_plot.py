@@ -1,5 +1,6 @@
 """The report's figure: validation accuracy per epoch for every job, and the final metric
-against each swept value."""
+against each swept value. Drawn with matplotlib's object API, as figures.py draws TensorBoard's:
+no pyplot, no backend chosen, nothing global touched."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a training machine
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 if TYPE_CHECKING:
     from fashion_resnet.report import Job
@@ -33,7 +31,8 @@ def plot(jobs: list[Job], keys: list[str], path: Path, metric: str | None = None
         tested = done and all(j.get("test/acc") is not None for j in done)
         metric = "test/acc" if tested else "val/acc_best"
     swept = [k for k in keys if k != "seed"][:MAX_PANELS] if done else []
-    fig, axes = plt.subplots(1, 1 + len(swept), figsize=(6 + 4 * len(swept), 4.5), squeeze=False)
+    fig = Figure(figsize=(6 + 4 * len(swept), 4.5))
+    axes = fig.subplots(1, 1 + len(swept), squeeze=False)
     curves = axes[0, 0]
     for j in jobs:
         if j.curve:
@@ -48,8 +47,7 @@ def plot(jobs: list[Job], keys: list[str], path: Path, metric: str | None = None
     for ax, key in zip(axes[0, 1:], swept, strict=True):
         against(ax, [(j.overrides.get(key, ""), j.get(metric)) for j in done], key, metric)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=110)  # Figure.savefig renders with Agg for a .png: no display needed
 
 
 def against(ax, points: list[tuple[str, float | None]], key: str, metric: str) -> None:

@@ -8,51 +8,29 @@ config, the same folder, the same TensorBoard run. A checkpoint *file* resumes i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from fashion_resnet import checkpoints
-
-LAST = Path("checkpoints") / "last.ckpt"
-
-
-def _key(arg: str) -> str:
-    """`+data.verify=false` -> `data.verify`; `~scheduler` -> `scheduler`."""
-    return arg.lstrip("+~").split("=", 1)[0]
-
-
-def _value(args: list[str], key: str) -> str | None:
-    values = [a.split("=", 1)[1] for a in args if "=" in a and _key(a) == key]
-    return values[-1].strip("'\"") if values else None
-
-
-def runs_dir(args: list[str]) -> Path:
-    """Where `fashion-train` puts runs (mirrors conf/paths and conf/hydra: logs/train/runs)."""
-    log_dir = _value(args, "paths.log_dir")
-    if log_dir is None:
-        root = _value(args, "paths.root_dir") or os.environ.get("FASHION_RESNET_ROOT", ".")
-        log_dir = f"{root}/logs"
-    return Path(log_dir) / "train" / "runs"
-
-
-def newest_run(folder: Path) -> Path:
-    runs = sorted(p.parent.parent for p in folder.glob(f"*/{LAST}"))
-    if not runs:
-        raise SystemExit(f"ckpt_path=last: no run with {LAST} under {folder}")
-    return runs[-1]  # folder names start with the date and time: the last sorts newest
+from fashion_resnet.hydra_glue import override_values, parse_overrides
+from fashion_resnet.rundirs import LAST, newest_run, runs_dir
 
 
 def rewrite_args(args: list[str]) -> list[str]:
     """Command-line arguments (sys.argv[1:]) with a run-folder resume expanded; others as given."""
-    value = _value(args, "ckpt_path")
+    try:
+        given = override_values(args)
+    except OverrideParseException:
+        return args  # not overrides: Hydra reports it
+    value, run_dir = given.get("ckpt_path"), given.get("hydra.run.dir")
     if value is None or value == "null":
         return args
-    run_dir = _value(args, "hydra.run.dir")
+    folder = runs_dir(given.get("paths.log_dir"), given.get("paths.root_dir"))
     if value == "last":
-        run = Path(run_dir) if run_dir else newest_run(runs_dir(args))
+        run = Path(run_dir) if run_dir else newest_run(folder)
     elif Path(value).is_dir():
         run = Path(value)
     else:
@@ -62,14 +40,16 @@ def rewrite_args(args: list[str]) -> list[str]:
     if not (run / LAST).is_file():
         raise SystemExit(
             f"cannot resume {run}: {run / LAST} does not exist (is it a run folder? runs are "
-            f"under {runs_dir(args)})"
+            f"under {folder})"
         )
     saved = run / ".hydra" / "overrides.yaml"
     old = [str(o) for o in OmegaConf.load(saved)] if saved.is_file() else []
-    new_keys = {_key(a) for a in args if not a.startswith("-")}
-    kept = [o for o in old if _key(o) not in new_keys | {"ckpt_path"}]
-    given = [a for a in args if _key(a) not in ("ckpt_path", "hydra.run.dir")]
-    return [*kept, *given, f"ckpt_path='{run / LAST}'", f"hydra.run.dir='{run}'"]
+    new_keys = {o.key_or_group for o in parse_overrides(args)}
+    kept = [o.input_line for o in parse_overrides(old)
+            if o.key_or_group not in new_keys | {"ckpt_path"}]  # fmt: skip
+    args = [a for a in args if a.startswith("-") or
+            parse_overrides([a])[0].key_or_group not in ("ckpt_path", "hydra.run.dir")]  # fmt: skip
+    return [*kept, *args, f"ckpt_path='{run / LAST}'", f"hydra.run.dir='{run}'"]
 
 
 def checkpoint_for(cfg: DictConfig, output_dir: Path) -> Path | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import CONF_DIR, distributed, nets, provenance, resume, runs
+from fashion_resnet import CONF_DIR, distributed, hydra_glue, nets, provenance, resume, rundirs
 from fashion_resnet.callbacks import HParamsSummary, flatten
+from fashion_resnet.files import write_json
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
 
@@ -82,9 +84,11 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    for message in hydra_glue.renamed_choices():
+        warnings.warn(message, FutureWarning, stacklevel=1)
     check_config(cfg)
-    runs.check_writable(runs.output_dir())
-    ckpt_path = resume.checkpoint_for(cfg, runs.output_dir())
+    rundirs.check_writable(hydra_glue.output_dir())
+    ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -92,20 +96,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # One raw 28x28 image: the model summary passes it through the data transforms and prints
     # each layer's input and output shape, like the notebook's shape table.
     model.example_input_array = torch.zeros(1, 28, 28, dtype=torch.uint8)
-    callbacks = runs.instantiate_all(cfg.get("callbacks"))
+    callbacks = hydra_glue.instantiate_all(cfg.get("callbacks"))
     for cb in callbacks:  # the HPARAMS tab shows the resolved config, not only the model's args
         if isinstance(cb, HParamsSummary):
-            cb.params = flatten(runs.hparams(cfg))
-    loggers = runs.instantiate_all(cfg.get("logger"))
+            cb.params = flatten(hydra_glue.hparams(cfg))
+    loggers = hydra_glue.instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    provenance.write_run_info(runs.output_dir() / "run.json", trainer)
+    provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException as e:  # checkpoint saved by guards.InterruptCheckpoint
         raise SystemExit(128 + signal.SIGTERM) from e
-    fit_metrics = runs.scalar_metrics(trainer.callback_metrics)
+    fit_metrics = rundirs.scalar_metrics(trainer.callback_metrics)
     test_metrics, best_ckpt = {}, None
     if cfg.get("test"):
         best_ckpt = (
@@ -114,7 +118,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if not best_ckpt:  # fast_dev_run or no checkpoint callback: test the weights in memory
             best_ckpt = None
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt, weights_only=True)
-        test_metrics = runs.scalar_metrics(trainer.callback_metrics)
+        test_metrics = rundirs.scalar_metrics(trainer.callback_metrics)
 
     metrics = {
         **fit_metrics,
@@ -123,10 +127,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_ckpt": best_ckpt,
-        "overrides": runs.overrides(),
+        "overrides": hydra_glue.overrides(),
     }
     if trainer.is_global_zero:  # one metrics.json per run, however many ranks
-        runs.write_json(runs.output_dir() / "metrics.json", metrics)
+        write_json(hydra_glue.output_dir() / "metrics.json", metrics)
     return metrics
 
 
@@ -140,6 +144,7 @@ def run(cfg: DictConfig) -> float | None:
 def main() -> None:
     # `ckpt_path=<run folder>` / `ckpt_path=last` resume in the run's folder with its config:
     # that decides hydra.run.dir, so it has to happen before Hydra composes.
+    hydra_glue.register_resolvers()
     sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
     run()
 
