@@ -4,6 +4,7 @@
 is rewritten, before Hydra composes, into the run's original overrides plus the new ones,
 `hydra.run.dir=<run folder>` and `ckpt_path=<run folder>/checkpoints/last.ckpt`: the same
 config, the same folder, the same TensorBoard run. A checkpoint *file* resumes in a new folder.
+`fashion-train -m ckpt_path=<sweep folder>` re-runs a sweep in its folder (sweep_resume.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import checkpoints
+from fashion_resnet import checkpoints, sweep_resume
 from fashion_resnet.hydra_glue import override_values, parse_overrides
 from fashion_resnet.rundirs import LAST, newest_run, runs_dir
 
@@ -28,6 +29,9 @@ def rewrite_args(args: list[str]) -> list[str]:
     value, run_dir = given.get("ckpt_path"), given.get("hydra.run.dir")
     if value is None or value == "null":
         return args
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    if multirun and Path(value).is_dir() and (Path(value) / sweep_resume.SAVED).is_file():
+        return sweep_resume.rewrite_args(args, Path(value))  # a sweep folder: re-run the sweep
     folder = runs_dir(given.get("paths.log_dir"), given.get("paths.root_dir"))
     if value == "last":
         run = Path(run_dir) if run_dir else newest_run(folder)
@@ -35,8 +39,11 @@ def rewrite_args(args: list[str]) -> list[str]:
         run = Path(value)
     else:
         return args  # a checkpoint file (or a missing path: check_config reports it)
-    if any(a in ("-m", "--multirun") for a in args):
-        raise SystemExit("resume one run at a time: drop -m/--multirun")
+    if multirun:
+        raise SystemExit(
+            "resume one run at a time (drop -m/--multirun), or a whole sweep: "
+            "fashion-train -m ckpt_path=<sweep folder>"
+        )
     if not (run / LAST).is_file():
         raise SystemExit(
             f"cannot resume {run}: {run / LAST} does not exist (is it a run folder? runs are "

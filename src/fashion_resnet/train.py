@@ -23,7 +23,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import CONF_DIR, distributed, hydra_glue, nets, provenance, resume, rundirs
+from fashion_resnet import (
+    CONF_DIR,
+    distributed,
+    hydra_glue,
+    nets,
+    provenance,
+    resume,
+    rundirs,
+    sweep_resume,
+)
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.files import write_json
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
@@ -87,6 +96,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for message in hydra_glue.renamed_choices():
         warnings.warn(message, FutureWarning, stacklevel=1)
     check_config(cfg)
+    if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
+        return finished
     rundirs.check_writable(hydra_glue.output_dir())
     ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
     start = time.time()
