@@ -61,6 +61,7 @@ def device_info(trainer: pl.Trainer) -> dict[str, Any]:
         "strategy": type(trainer.strategy).__name__,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # a sweep job's own GPU
     }
     if torch.cuda.is_available():
         ids = trainer.device_ids if isinstance(trainer.accelerator, CUDAAccelerator) else []

@@ -26,6 +26,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from fashion_resnet import (
     CONF_DIR,
     distributed,
+    gpu_slots,
     hydra_glue,
     nets,
     provenance,
@@ -98,6 +99,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)
     if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
         return finished
+    gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
     rundirs.check_writable(hydra_glue.output_dir())
     ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
     start = time.time()

@@ -1,0 +1,70 @@
+"""One GPU per parallel sweep job, checked without GPUs: FASHION_RESNET_GPUS simulates them and
+each job records in run.json the CUDA_VISIBLE_DEVICES it was given."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import tiny_overrides
+
+from fashion_resnet import gpu_slots
+
+
+def test_a_slot_freed_out_of_order_is_the_one_taken_next(tmp_path):
+    held = [gpu_slots.take_free_slot(tmp_path, 3) for _ in range(3)]
+    assert [slot for slot, _ in held] == [0, 1, 2]  # distinct and complete
+    assert gpu_slots.take_free_slot(tmp_path, 3) is None  # all busy
+    held[1][1].close()  # the job on slot 1 ends first (its process exits: the lock goes)
+    slot, lock = gpu_slots.take_free_slot(tmp_path, 3)
+    assert slot == 1  # not `job number % 3` == 0, which is still busy
+    for f in (held[0][1], held[2][1], lock):
+        f.close()
+
+
+def test_visible_gpus():
+    assert gpu_slots.visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert gpu_slots.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert gpu_slots.visible_gpus({"FASHION_RESNET_GPUS": "2"}) == ["0", "1"]
+    assert gpu_slots.visible_gpus({"FASHION_RESNET_GPUS": "1", "CUDA_VISIBLE_DEVICES": "5,6"}) == [
+        "5"
+    ]
+
+
+def test_more_parallel_jobs_than_gpus_is_refused(compose_cfg, monkeypatch):
+    monkeypatch.setenv("FASHION_RESNET_GPUS", "2")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "hydra/launcher=joblib",
+                                "hydra.launcher.n_jobs=3"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"n_jobs=3 runs 3 jobs at once, but there are 2 GPUs"):
+        gpu_slots.assign(cfg)
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_cpu_jobs_and_other_launchers_are_left_alone(compose_cfg, monkeypatch):
+    monkeypatch.setenv("FASHION_RESNET_GPUS", "1")
+    cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "hydra/launcher=joblib",
+                                "hydra.launcher.n_jobs=4", "trainer.accelerator=cpu"])  # fmt: skip
+    assert gpu_slots.assign(cfg) is None
+    assert gpu_slots.assign(compose_cfg("train", ["hydra.mode=MULTIRUN"])) is None
+
+
+@pytest.mark.slow
+def test_parallel_joblib_jobs_each_get_their_own_gpu(fake_data_dir, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FASHION_RESNET_GPUS": "2"}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "fashion_resnet.train", "-m",
+        *tiny_overrides(fake_data_dir, tmp_path), "trainer.accelerator=auto",
+        "trainer.limit_train_batches=1", "test=false", "~callbacks.model_checkpoint",
+        "~callbacks.last_every_n_steps", "callbacks.model_summary=null",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+        "seed=1,2",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    runs = [json.loads((sweep / n / "run.json").read_text()) for n in ("0", "1")]
+    assert runs[0]["pid"] != runs[1]["pid"]  # two processes side by side ...
+    assert sorted(r["device"]["cuda_visible_devices"] for r in runs) == ["0", "1"]  # ... 1 GPU each
