@@ -92,10 +92,10 @@ def test_a_folder_of_another_job_is_refused(tmp_path, compose_cfg, monkeypatch):
 def test_short_form_replays_the_saved_command_line(tmp_path):
     (tmp_path / "multirun.yaml").write_text(
         "hydra:\n  overrides:\n    hydra: [hydra.mode=MULTIRUN, hydra/launcher=joblib, "
-        "hydra.sweep.dir=old]\n    task: ['optimizer=adam,sgd', seed=1]\n"
+        "hydra.sweep.dir=old]\n    task: ['optimizer=adam,sgd', seed=1, ckpt_path=a.ckpt]\n"
     )
     args = resume.rewrite_args(["-m", f"ckpt_path={tmp_path}", "seed=2"])
-    assert args == ["-m", "hydra/launcher=joblib", "optimizer=adam,sgd", "seed=2",
-                    f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
+    assert args == ["-m", "hydra/launcher=joblib", "optimizer=adam,sgd", "ckpt_path=a.ckpt",
+                    "seed=2", f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
     with pytest.raises(SystemExit, match="no multirun.yaml"):
         sweep_resume.rewrite_args(["-m"], tmp_path / "nothing")

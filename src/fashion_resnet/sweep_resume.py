@@ -68,7 +68,7 @@ def prepare_job(cfg: DictConfig) -> dict[str, Any] | None:
         _check_same_job(job_dir, metrics, mine)
         log.info(f"{job_dir} finished before (metrics.json): not trained again")
         return json.loads(metrics.read_text())
-    if (job_dir / LAST).is_file() and cfg.get("ckpt_path") is None:
+    if (job_dir / LAST).is_file():  # its own progress, also over a ckpt_path it started from
         _check_same_job(job_dir, job_dir / "run.json", mine)
         log.info(f"{job_dir} resumes from {job_dir / LAST}")
         cfg.ckpt_path = "last"  # resume.checkpoint_for: <job folder>/checkpoints/last.ckpt
@@ -87,7 +87,7 @@ def rewrite_args(args: list[str], sweep: Path) -> list[str]:
     hydra_overrides = OmegaConf.load(saved).hydra.overrides
     old = [*hydra_overrides.hydra, *hydra_overrides.task]
     given = [o for o in parse_overrides(args) if o.key_or_group != "ckpt_path"]
-    replaced = {o.key_or_group for o in given} | {"hydra.sweep.dir", "hydra.mode", "ckpt_path"}
+    replaced = {o.key_or_group for o in given} | {"hydra.sweep.dir", "hydra.mode"}
     kept = [o.input_line for o in parse_overrides(old) if o.key_or_group not in replaced]
     flags = [a for a in args if a.startswith("-")]
     return [*flags, *kept, *(o.input_line for o in given), f"hydra.sweep.dir='{sweep}'"]
