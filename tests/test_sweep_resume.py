@@ -99,3 +99,17 @@ def test_short_form_replays_the_saved_command_line(tmp_path):
                     "seed=2", f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
     with pytest.raises(SystemExit, match="no multirun.yaml"):
         sweep_resume.rewrite_args(["-m"], tmp_path / "nothing")
+
+
+def test_a_stopped_job_resumes_from_its_own_checkpoint(tmp_path, compose_cfg):
+    out = tmp_path / "out"
+    (out / resume.LAST).parent.mkdir(parents=True)
+    (out / resume.LAST).write_bytes(b"")
+    (out / "run.json").write_text(json.dumps({"overrides": ["seed=3"]}))
+    single = compose_cfg("train", ["seed=3"])
+    assert sweep_resume.prepare_job(single) is None and single.ckpt_path is None  # not a sweep
+    cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"])
+    assert sweep_resume.prepare_job(cfg) is None and cfg.ckpt_path == "last"
+    (out / "run.json").write_text(json.dumps({"overrides": ["seed=4"]}))
+    with pytest.raises(sweep_resume.SweepFolderError, match="run.json: seed=4; this job: seed=3"):
+        sweep_resume.prepare_job(compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"]))
