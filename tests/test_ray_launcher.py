@@ -19,9 +19,11 @@ from conftest import tiny_overrides
 from hydra_plugins.fashion_resnet_ray._core import job_resources  # imports ray (in `dev`)
 
 # Without Ray's cluster mode (an option meant for Windows and macOS) every Ray process binds
-# and advertises 127.0.0.1 only; the driver needs it too, to find the head's raylet.
+# and advertises 127.0.0.1 only; the driver needs it too, to find the head's raylet. No token
+# authentication for this private head: a ~/.ray/auth_token left by another Ray would
+# otherwise switch it on for the head but not for the driver.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
-       "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
+       "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}  # fmt: skip
 
 
 def free_port() -> int:
