@@ -1,13 +1,9 @@
-"""One GPU per parallel sweep job, checked without GPUs: FASHION_RESNET_GPUS simulates them and
-each job records in run.json the CUDA_VISIBLE_DEVICES it was given."""
+"""One GPU per parallel sweep job, checked without GPUs (FASHION_RESNET_GPUS simulates them).
+A real joblib sweep, each job recording the GPU it was given: tests/test_sweeps.py."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import tiny_overrides
 
 from fashion_resnet import gpu_slots
 
@@ -48,23 +44,3 @@ def test_cpu_jobs_and_other_launchers_are_left_alone(compose_cfg, monkeypatch):
                                 "hydra.launcher.n_jobs=4", "trainer.accelerator=cpu"])  # fmt: skip
     assert gpu_slots.assign(cfg) is None
     assert gpu_slots.assign(compose_cfg("train", ["hydra.mode=MULTIRUN"])) is None
-
-
-@pytest.mark.slow
-def test_parallel_joblib_jobs_each_get_their_own_gpu(fake_data_dir, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "FASHION_RESNET_GPUS": "2"}
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    sweep = tmp_path / "sweep"
-    cmd = [
-        sys.executable, "-m", "fashion_resnet.train", "-m",
-        *tiny_overrides(fake_data_dir, tmp_path), "trainer.accelerator=auto",
-        "trainer.limit_train_batches=1", "test=false", "~callbacks.model_checkpoint",
-        "~callbacks.last_every_n_steps", "callbacks.model_summary=null",
-        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-        "seed=1,2",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    runs = [json.loads((sweep / n / "run.json").read_text()) for n in ("0", "1")]
-    assert runs[0]["pid"] != runs[1]["pid"]  # two processes side by side ...
-    assert sorted(r["device"]["cuda_visible_devices"] for r in runs) == ["0", "1"]  # ... 1 GPU each

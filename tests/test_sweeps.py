@@ -19,11 +19,11 @@ LEAN = ["~callbacks.model_checkpoint", "callbacks.model_summary=null"]  # no 45 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def multirun(data_dir, tmp_path, name: str, *args: str):
+def multirun(data_dir, tmp_path, name: str, *args: str, env: dict = ENV):
     sweep = tmp_path / name
     cmd = [sys.executable, "-m", "fashion_resnet.train", "-m", *tiny_overrides(data_dir, tmp_path),
            *LEAN, f"hydra.sweep.dir={sweep}", *args]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return sweep, proc
 
@@ -49,13 +49,18 @@ def test_basic_sweep_one_folder_per_job_then_report(fake_data_dir, tmp_path):
     assert (sweep / "report.png").stat().st_size > 10_000
 
 
-def test_joblib_launcher_runs_jobs_in_their_own_processes(fake_data_dir, tmp_path):
+def test_joblib_launcher_runs_jobs_in_their_own_processes_one_gpu_each(fake_data_dir, tmp_path):
+    # FASHION_RESNET_GPUS=2 simulates two GPUs (gpu_slots.py); each job's run.json records the
+    # CUDA_VISIBLE_DEVICES it was given. accelerator=auto: only GPU jobs get a GPU slot.
+    env = {**ENV, "FASHION_RESNET_GPUS": "2"}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
     sweep, _ = multirun(
         fake_data_dir, tmp_path, "sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        "seed=1,2",
+        "trainer.accelerator=auto", "seed=1,2", env=env,
     )  # fmt: skip
-    pids = {json.loads((sweep / n / "run.json").read_text())["pid"] for n in ("0", "1")}
-    assert len(pids) == 2
+    runs = [json.loads((sweep / n / "run.json").read_text()) for n in ("0", "1")]
+    assert runs[0]["pid"] != runs[1]["pid"]  # two processes side by side ...
+    assert sorted(r["device"]["cuda_visible_devices"] for r in runs) == ["0", "1"]  # 1 GPU each
     assert [metrics(sweep / n)["overrides"][-1] for n in ("0", "1")] == ["seed=1", "seed=2"]
 
 
