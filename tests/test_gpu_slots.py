@@ -28,6 +28,10 @@ def test_visible_gpus():
     ]
 
 
+    with pytest.raises(ValueError, match="FASHION_RESNET_GPUS='two' is not a GPU count"):
+        gpu_slots.visible_gpus({"FASHION_RESNET_GPUS": "two"})
+
+
 def test_more_parallel_jobs_than_gpus_is_refused(compose_cfg, monkeypatch):
     monkeypatch.setenv("FASHION_RESNET_GPUS", "2")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

@@ -97,6 +97,7 @@ def test_short_form_replays_the_saved_command_line(tmp_path):
     args = resume.rewrite_args(["-m", f"ckpt_path={tmp_path}", "seed=2"])
     assert args == ["-m", "hydra/launcher=joblib", "optimizer=adam,sgd", "ckpt_path=a.ckpt",
                     "seed=2", f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
+    assert resume.rewrite_args([f"ckpt_path={tmp_path}"])[:2] == ["-m", "hydra/launcher=joblib"]
     with pytest.raises(SystemExit, match="no multirun.yaml"):
         sweep_resume.rewrite_args(["-m"], tmp_path / "nothing")
 

@@ -37,6 +37,8 @@ def visible_gpus(env: Mapping[str, str] | None = None) -> list[str]:
     listed = env.get("CUDA_VISIBLE_DEVICES")
     devices = [d.strip() for d in listed.split(",") if d.strip()] if listed is not None else None
     if env.get(COUNT_ENV):
+        if not env[COUNT_ENV].isdigit():
+            raise ValueError(f"{COUNT_ENV}={env[COUNT_ENV]!r} is not a GPU count (0, 1, 2, ...)")
         count = int(env[COUNT_ENV])
         return (devices if devices is not None else [str(i) for i in range(count)])[:count]
     if devices is not None:

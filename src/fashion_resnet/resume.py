@@ -29,9 +29,9 @@ def rewrite_args(args: list[str]) -> list[str]:
     value, run_dir = given.get("ckpt_path"), given.get("hydra.run.dir")
     if value is None or value == "null":
         return args
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    if multirun and Path(value).is_dir() and (Path(value) / sweep_resume.SAVED).is_file():
+    if Path(value).is_dir() and (Path(value) / sweep_resume.SAVED).is_file():
         return sweep_resume.rewrite_args(args, Path(value))  # a sweep folder: re-run the sweep
+    multirun = any(a in ("-m", "--multirun") for a in args)
     folder = runs_dir(given.get("paths.log_dir"), given.get("paths.root_dir"))
     if value == "last":
         run = Path(run_dir) if run_dir else newest_run(folder)

@@ -11,7 +11,8 @@ A folder left by a job with *other* overrides (the sweep changed, or a sweeper t
 jobs anew on each call, such as Optuna) is refused, never overwritten.
 
 `fashion-train -m ckpt_path=<sweep folder>` is the short form: the sweep's own command line
-(saved in its multirun.yaml) with `hydra.sweep.dir=<sweep folder>`; new overrides win.
+(saved in its multirun.yaml) with `hydra.sweep.dir=<sweep folder>`; new overrides win (`-m` is
+added when missing: the folder says it is a sweep).
 """
 
 from __future__ import annotations
@@ -90,4 +91,6 @@ def rewrite_args(args: list[str], sweep: Path) -> list[str]:
     replaced = {o.key_or_group for o in given} | {"hydra.sweep.dir", "hydra.mode"}
     kept = [o.input_line for o in parse_overrides(old) if o.key_or_group not in replaced]
     flags = [a for a in args if a.startswith("-")]
+    if not {"-m", "--multirun"} & set(flags):  # a sweep folder is re-run as a sweep
+        flags.insert(0, "-m")
     return [*flags, *kept, *(o.input_line for o in given), f"hydra.sweep.dir='{sweep}'"]
