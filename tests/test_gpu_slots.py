@@ -27,7 +27,6 @@ def test_visible_gpus():
         "5"
     ]
 
-
     with pytest.raises(ValueError, match="FASHION_RESNET_GPUS='two' is not a GPU count"):
         gpu_slots.visible_gpus({"FASHION_RESNET_GPUS": "two"})
 
