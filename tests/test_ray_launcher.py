@@ -19,7 +19,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from hydra_plugins.fashion_resnet_ray._core import job_resources  # imports ray (in `dev`)
+from hydra_plugins.fashion_resnet_ray.ray_launcher import job_resources
 
 # Without Ray's cluster mode (an option meant for Windows and macOS) every Ray process binds
 # and advertises 127.0.0.1 only; the driver needs it too, to find the head's raylet. No token

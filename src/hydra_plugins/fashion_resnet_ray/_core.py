@@ -15,6 +15,8 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.fashion_resnet_ray.ray_launcher import job_resources
+
 log = logging.getLogger(__name__)
 
 
@@ -40,14 +42,6 @@ def _run_job(
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
-
-
-def job_resources(remote: dict[str, Any], cluster_gpus: float) -> dict[str, Any]:
-    """ray.remote() options of each job; num_gpus null: one GPU when the cluster has any."""
-    options = {k: v for k, v in remote.items() if v is not None}
-    if remote.get("num_gpus") is None:
-        options["num_gpus"] = 1 if cluster_gpus >= 1 else 0
-    return options
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:

@@ -19,6 +19,14 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 
+def job_resources(remote: dict[str, Any], cluster_gpus: float) -> dict[str, Any]:
+    """ray.remote() options of each job; num_gpus null: one GPU when the cluster has any."""
+    options = {k: v for k, v in remote.items() if v is not None}
+    if remote.get("num_gpus") is None:
+        options["num_gpus"] = 1 if cluster_gpus >= 1 else 0
+    return options
+
+
 class RayLauncher(Launcher):
     def __init__(self, address: str | None = None, init: Any = None, remote: Any = None) -> None:
         self.address = address  # None: start a local Ray; "auto" / "host:port": join a cluster
