@@ -204,3 +204,78 @@ def test_real_data_verifies_and_normalisation_constants_match(tmp_path):
     train = torch.cat([m.train_set.tensors[0], m.val_set.tensors[0]]).float() / 255
     assert abs(train.mean().item() - T.MEAN) < 1e-3
     assert abs(train.std().item() - T.STD) < 1e-3
+
+
+def two_tone_batch(b: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image i is constant i+1 (so a pixel says whose it is); labels alternate 0, 1."""
+    x = torch.arange(1.0, b + 1).view(b, 1, 1, 1).expand(b, 1, 8, 8).clone()
+    return x, torch.arange(b) % 2
+
+
+def test_mixup_blends_each_image_with_its_own_weight():
+    x, y = two_tone_batch()
+    torch.manual_seed(0)
+    out, t = T.mix(x, y, num_classes=10, mixup=0.4)
+    partner = x.roll(1, dims=0)
+    lam = t[:, :2].max(dim=1).values  # y and its partner's label differ: lam or 1 - lam
+    lam = torch.where(t[torch.arange(len(y)), y] == lam, lam, 1 - lam)
+    assert torch.allclose(out, lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * partner)
+    assert torch.allclose(t.sum(dim=1), torch.ones(len(y)))
+    assert len(lam.unique()) > 300  # drawn per sample, not one weight for the batch
+    assert 0.4 < (lam > 0.5).float().mean() < 0.6  # Beta(a, a) is symmetric
+
+
+def test_cutmix_label_weight_is_the_area_kept():
+    x, y = two_tone_batch()
+    torch.manual_seed(0)
+    out, t = T.mix(x, y, num_classes=10, cutmix=1.0)
+    kept = (out == x).flatten(1).float().mean(dim=1)  # the rest is the partner's box
+    assert torch.allclose(t[torch.arange(len(y)), y], kept)
+    assert ((out == x) | (out == x.roll(1, dims=0))).all()  # pasted, not blended
+    assert len(kept.unique()) > 20
+
+
+def test_mixup_and_cutmix_together_pick_one_per_sample():
+    x, y = two_tone_batch()
+    torch.manual_seed(0)
+    out, _ = T.mix(x, y, num_classes=10, mixup=1.0, cutmix=1.0)
+    pasted = ((out == x) | (out == x.roll(1, dims=0))).flatten(1).all(dim=1)
+    assert 0.35 < pasted.float().mean() < 0.65
+
+
+def test_mixing_applies_to_training_batches_only(fake_data_dir):
+    m = dm(fake_data_dir, image_size=28, mixup=0.2, cutmix=1.0)
+    m.trainer = type("T", (), {"training": True, "world_size": 1})()
+    images, labels = torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8)
+    x, t = m.on_after_batch_transfer((images, labels), 0)
+    assert x.shape == (8, 1, 28, 28) and t.shape == (8, 10)
+    m.trainer.training = False
+    assert torch.equal(m.on_after_batch_transfer((images, labels), 0)[1], labels)
+
+
+def test_k_folds_partition_the_training_set(fake_data_dir):
+    vals, trains = [], []
+    for fold in range(4):
+        m = dm(fake_data_dir, folds=4, fold=fold, split_seed=3)
+        m.setup()
+        vals.append(m.val_set.tensors[0]), trains.append(m.train_set.tensors[0])
+        assert len(m.val_set) + len(m.train_set) == 512 and len(m.val_set) == 128
+    key = lambda t: {r.numpy().tobytes() for r in t}  # noqa: E731 - images as hashable rows
+    for fold in range(4):
+        assert not key(vals[fold]) & key(trains[fold])
+    assert sum(len(key(v)) for v in vals) == len(key(torch.cat(vals))) == 512  # once each
+    assert len(key(torch.cat(vals))) == len(key(torch.cat([vals[0], trains[0]])))
+    again = dm(fake_data_dir, folds=4, fold=2, split_seed=3)
+    again.setup()
+    assert torch.equal(again.val_set.tensors[0], vals[2])  # seeded
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"folds": 1}, "data.folds must be 0 .* or >= 2, got 1"),
+     ({"folds": 3, "fold": 3}, r"data.fold=3 must be in 0..2"),
+     ({"mixup": -1.0}, "data.mixup is a Beta concentration")],
+)  # fmt: skip
+def test_bad_fold_and_mix_values(fake_data_dir, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dm(fake_data_dir, **kwargs)

@@ -86,3 +86,17 @@ def test_swept_keys_are_columns_before_a_second_job_exists(tmp_path):
     report.main([str(sweep)])
     md = (sweep / "report.md").read_text()
     assert "| job | lr | best val acc |" in md and "Same in every job: `epochs=2`" in md
+
+
+def test_folds_are_grouped_like_seeds(tmp_path):
+    """`data.folds=3 data.fold=0,1,2` for two learning rates: one mean ± std row per lr."""
+    sweep = tmp_path / "sweep"
+    accs = {"0.1": [0.8, 0.9, 0.7], "0.01": [0.5, 0.6, 0.4]}
+    for i, (lr, fold) in enumerate((lr, f) for lr in accs for f in range(3)):
+        metrics = {"val/acc_best": accs[lr][fold], "test/acc": accs[lr][fold]}
+        make_job(sweep / str(i), [f"lr={lr}", "data.folds=3", f"data.fold={fold}"], [0.5], metrics)
+    report.main([str(sweep)])
+    md = (sweep / "report.md").read_text()
+    assert "Across folds (mean ± sample std):" in md
+    assert "| lr=0.1 | 3 | 0.8000 ± 0.1000 | 0.8000 ± 0.1000 |" in md
+    assert "| lr=0.01 | 3 | 0.5000 ± 0.1000 |" in md

@@ -145,7 +145,13 @@ class InputGrid(AtFirstBatch):
 
     def write(self, writer, trainer, pl_module, batch) -> None:
         x, y = batch[0][: self.max_images], batch[1][: self.max_images]
-        titles = [self.class_names[i] for i in y.tolist()]
+        if y.ndim == 2:  # mixup/cutmix: the two classes mixed and the first one's share
+            share, k = y.topk(2, dim=1)
+            names = self.class_names
+            titles = [f"{names[a]} {s:.2f}/{names[b]}" for (a, b), (s, _) in
+                      zip(k.tolist(), share.tolist(), strict=True)]  # fmt: skip
+        else:
+            titles = [self.class_names[i] for i in y.tolist()]
         lo, hi = float(x.min()), float(x.max())
         title = f"model input {tuple(x.shape[1:])}, values in [{lo:.3f}, {hi:.3f}]"
         grid = figures.image_grid(x, titles, (lo, hi), title)

@@ -120,6 +120,8 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         val_size: int = 5000,  # images held out of the train set; 0 = validate on the test set
         train_subset: int | None = None,  # use only this many training images (quick runs)
         split_seed: int = 0,  # fixes the train/val split independently of the run's seed
+        folds: int = 0,  # K >= 2: K seeded folds of the training set, replacing val_size
+        fold: int = 0,  # which fold (0..K-1) is the validation set
         batch_size: int = 256,
         eval_batch_size: int | None = None,  # default: 2x batch_size (no gradients to keep)
         num_workers: int = 0,  # batches are slices of in-memory tensors: workers rarely help
@@ -129,6 +131,8 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         crop_padding: int = 0,  # random crop after zero padding, in 28-px source pixels
         hflip: float = 0.0,  # probability of a horizontal flip
         erase: float = 0.0,  # probability of random erasing
+        mixup: float = 0.0,  # MixUp's Beta(alpha, alpha) concentration per sample; 0 = off
+        cutmix: float = 0.0,  # CutMix's Beta(alpha, alpha) concentration per sample; 0 = off
     ) -> None:
         super().__init__()
         for name, value, low in [
@@ -141,6 +145,13 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         for name, p in [("hflip", hflip), ("erase", erase)]:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"data.{name} is a probability in [0, 1], got {p}")
+        for name, alpha in [("mixup", mixup), ("cutmix", cutmix)]:
+            if alpha < 0:
+                raise ValueError(f"data.{name} is a Beta concentration >= 0 (0 = off), got {alpha}")
+        if folds == 1 or folds < 0:
+            raise ValueError(f"data.folds must be 0 (no folds) or >= 2, got {folds}")
+        if folds and not 0 <= fold < folds:
+            raise ValueError(f"data.fold={fold} must be in 0..{folds - 1} (data.folds={folds})")
         self.save_hyperparameters()
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, Path] | None = None
@@ -163,11 +174,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         hp = self.hparams
         files = self.raw_files()
         x_train, y_train, x_test, y_test = (parse_idx(read_idx_bytes(files[n])) for n in MD5)
-        n = len(x_train)
-        if hp.val_size >= n:
-            raise ValueError(f"data.val_size={hp.val_size} must be below the {n} training images")
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
-        val_idx, train_idx = perm[: hp.val_size], perm[hp.val_size :]
+        val_idx, train_idx = self._split(len(x_train))
         if hp.train_subset is not None:
             if hp.train_subset > len(train_idx):
                 raise ValueError(
@@ -179,9 +186,23 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.test_set = TensorDataset(x_test, y_test.long())
         self.val_set = (
             TensorDataset(x_train[val_idx], y_train[val_idx].long())
-            if hp.val_size
+            if len(val_idx)
             else self.test_set
         )
+
+    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(validation, training) indices of the n training images: the first val_size of a
+        seeded permutation, or with `folds` the fold-th of its K near-equal parts."""
+        hp = self.hparams
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
+        if hp.folds:
+            if hp.folds > n:
+                raise ValueError(f"data.folds={hp.folds} exceeds the {n} training images")
+            parts = perm.tensor_split(hp.folds)
+            return parts[hp.fold], torch.cat([p for i, p in enumerate(parts) if i != hp.fold])
+        if hp.val_size >= n:
+            raise ValueError(f"data.val_size={hp.val_size} must be below the {n} training images")
+        return perm[: hp.val_size], perm[hp.val_size :]
 
     def train_dataloader(self) -> DataLoader:
         # drop_last: static batch shapes (no recompiles, no tiny final batch for BatchNorm)
@@ -215,7 +236,10 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             return self.transform(batch)
         images, labels = batch
         training = self.trainer is not None and self.trainer.training
-        return self.transform(images, training), labels
+        x = self.transform(images, training)
+        if training and (self.hparams.mixup or self.hparams.cutmix):  # labels become (B, C)
+            x, labels = T.mix(x, labels, len(CLASSES), self.hparams.mixup, self.hparams.cutmix)
+        return x, labels
 
     def transform(self, images: torch.Tensor, training: bool = False) -> torch.Tensor:
         """uint8 (B, 28, 28) -> float (B, 1, S, S); augmentation only when `training`."""

@@ -25,6 +25,11 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 # The names Classifier logs: a contract that callbacks, sweeps and reports refer to (DESIGN.md).
 FIT_METRICS = ("train/loss", "train/loss_step", "train/acc", "val/loss", "val/acc", "val/acc_best")
 TEST_METRICS = ("test/loss", "test/acc")
+# Keys of a scheduler config (conf/scheduler/) that are Classifier arguments, not the torch
+# scheduler's: when and on what Lightning steps it, and the warmup before it.
+SCHEDULE_KEYS = {"interval": "scheduler_interval", "monitor": "scheduler_monitor",
+                 "warmup_epochs": "warmup_epochs", "warmup_steps": "warmup_steps",
+                 "warmup_start_factor": "warmup_start_factor"}  # fmt: skip
 
 
 class Classifier(pl.LightningModule):
@@ -34,15 +39,18 @@ class Classifier(pl.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",  # "epoch" or "step": when the scheduler steps
+        scheduler_monitor: str | None = None,  # the metric ReduceLROnPlateau watches
+        warmup_epochs: int = 0,  # linear warmup before the scheduler, in epochs
+        warmup_steps: int = 0,  # ... or in optimizer steps (scheduler_interval "step" only)
+        warmup_start_factor: float = 0.01,  # warmup starts at this fraction of the lr
         label_smoothing: float = 0.0,
         channels_last: bool = False,  # NHWC memory format: faster convolutions on GPU
         compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
     ) -> None:
         super().__init__()
-        if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(
-                f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
-            )
+        check_schedule(
+            scheduler, scheduler_interval, scheduler_monitor, warmup_epochs, warmup_steps
+        )
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         # The factories are functools.partials: keep them out of the checkpoint.
@@ -72,7 +80,10 @@ class Classifier(pl.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor]):
         x, y = batch
         logits = self(x)
+        # y: class indices (B,), or class probabilities (B, C) from mixup/cutmix
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        if y.ndim == 2:  # accuracy against the dominant label of each mixed image
+            y = y.argmax(dim=1)
         return loss, logits, y
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -117,16 +128,33 @@ class Classifier(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length())
-        interval = self.hparams.scheduler_interval
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
-        }
+        warmup = self._warmup_length()
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length(warmup))
+        if warmup:  # torch's own chaining: LinearLR for `warmup` intervals, then the schedule
+            ramp = torch.optim.lr_scheduler.LinearLR(
+                optimizer, start_factor=self.hparams.warmup_start_factor, total_iters=warmup
+            )
+            scheduler = torch.optim.lr_scheduler.SequentialLR(
+                optimizer, [ramp, scheduler], milestones=[warmup]
+            )
+        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
+        if self.hparams.scheduler_monitor:
+            config["monitor"] = self.hparams.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
-    def _schedule_length(self) -> dict[str, int]:
+    def _warmup_length(self) -> int:
+        """Warmup in the scheduler's own interval (epochs, or optimizer steps)."""
+        hp = self.hparams
+        if hp.scheduler_interval == "epoch":
+            return hp.warmup_epochs
+        steps_per_epoch = int(self.trainer.estimated_stepping_batches) // max(
+            self.trainer.max_epochs or 1, 1
+        )
+        return hp.warmup_steps + hp.warmup_epochs * steps_per_epoch
+
+    def _schedule_length(self, warmup: int = 0) -> dict[str, int]:
         """Fill a schedule's length (OneCycleLR's total_steps, CosineAnnealingLR's T_max) when the
-        config leaves it out: the whole run, in the scheduler's own interval."""
+        config leaves it out: the rest of the run after warmup, in the scheduler's own interval."""
         factory = self.scheduler_factory
         given = getattr(factory, "keywords", {})
         params = inspect.signature(getattr(factory, "func", factory)).parameters
@@ -134,4 +162,33 @@ class Classifier(pl.LightningModule):
             length = int(self.trainer.estimated_stepping_batches)
         else:
             length = int(self.trainer.max_epochs)
+        length = max(length - warmup, 1)
         return {k: length for k in ("total_steps", "T_max") if k in params and given.get(k) is None}
+
+
+def check_schedule(
+    factory: SchedulerFactory | None,
+    interval: str,
+    monitor: str | None,
+    warmup_epochs: int,
+    warmup_steps: int,
+) -> None:
+    """Scheduler settings that would fail only at the end of the first epoch, rejected now."""
+    if interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {interval!r}")
+    if warmup_epochs < 0 or warmup_steps < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup_epochs=} {warmup_steps=}")
+    if warmup_steps and interval == "epoch":
+        raise ValueError(
+            f"scheduler.warmup_steps={warmup_steps} needs scheduler.interval=step; "
+            "with an epoch-wise scheduler use scheduler.warmup_epochs"
+        )
+    cls = getattr(factory, "func", factory)
+    plateau = isinstance(cls, type) and issubclass(cls, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and not monitor:
+        raise ValueError("ReduceLROnPlateau needs scheduler.monitor (a logged metric: val/acc)")
+    if plateau and (warmup_epochs or warmup_steps):
+        raise ValueError(
+            "warmup is not supported with ReduceLROnPlateau (torch's SequentialLR cannot pass "
+            "it the metric): set scheduler.warmup_epochs=0 or choose another scheduler"
+        )

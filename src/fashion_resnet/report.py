@@ -128,9 +128,14 @@ def write_csv(jobs: list[Job], path: Path) -> None:
                         *(fmt(j.get(m)) for m in METRICS)])  # fmt: skip
 
 
-def seed_groups(jobs: list[Job], keys: list[str]) -> dict[str, list[Job]]:
-    """Jobs that differ only in `seed`, keyed by their other swept values."""
-    others = [k for k in keys if k != "seed"]
+# Keys whose values repeat one configuration (seeds, cross-validation folds): jobs that differ
+# only in these are one configuration, reported as mean ± std.
+REPEAT_KEYS = {"seed": "seeds", "data.fold": "folds"}
+
+
+def repeat_groups(jobs: list[Job], keys: list[str]) -> dict[str, list[Job]]:
+    """Jobs that differ only in REPEAT_KEYS, keyed by their other swept values."""
+    others = [k for k in keys if k not in REPEAT_KEYS]
     groups: dict[str, list[Job]] = {}
     for j in jobs:
         if j.metrics:
@@ -152,11 +157,12 @@ def markdown(jobs: list[Job], folders: list[Path], keys: list[str]) -> str:
     out += ["", table(["job", *keys, *METRICS.values()],
                       [[j.name, *(fmt(j.overrides.get(k, "")) for k in keys),
                         *(fmt(j.get(m)) for m in METRICS)] for j in jobs])]  # fmt: skip
-    if "seed" in keys:
+    repeated = [name for k, name in REPEAT_KEYS.items() if k in keys]
+    if repeated:
         pair = ("val/acc_best", "test/acc")
         rows = [[label, len(g), *(mean_std([j.get(m) for j in g]) for m in pair)]
-                for label, g in seed_groups(jobs, keys).items()]  # fmt: skip
-        out += ["", "Across seeds (mean ± sample std):", "",
+                for label, g in repeat_groups(jobs, keys).items()]  # fmt: skip
+        out += ["", f"Across {' and '.join(repeated)} (mean ± sample std):", "",
                 table(["config", "runs", "best val acc", "test acc"], rows)]  # fmt: skip
     for folder in folders:
         results = folder / "optimization_results.yaml"

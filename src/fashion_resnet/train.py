@@ -36,7 +36,7 @@ from fashion_resnet import (
 )
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.files import write_json
-from fashion_resnet.model import FIT_METRICS, TEST_METRICS
+from fashion_resnet.model import FIT_METRICS, SCHEDULE_KEYS, TEST_METRICS
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -79,16 +79,17 @@ def check_metric_names(cfg: DictConfig) -> None:
 
 def build_model(cfg: DictConfig) -> pl.LightningModule:
     """The model config plus the optimizer and scheduler factories from their own groups."""
-    scheduler, interval = None, "epoch"
+    scheduler, schedule = None, {}
     if cfg.get("scheduler"):
         sched_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
-        interval = sched_cfg.pop("interval", "epoch")
+        # Lightning's and warmup's keys are the model's; the rest builds the torch scheduler
+        schedule = {v: sched_cfg.pop(k) for k, v in SCHEDULE_KEYS.items() if k in sched_cfg}
         scheduler = instantiate(sched_cfg)
     return instantiate(
         cfg.model,
         optimizer=instantiate(cfg.optimizer),
         scheduler=scheduler,
-        scheduler_interval=interval,
+        **schedule,
         _convert_="all",  # plain dicts in hparams: checkpoints load with weights_only=True
     )
 

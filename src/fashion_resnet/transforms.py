@@ -87,3 +87,48 @@ def random_erase(
     )
     erase = inside & (torch.rand(b, 1, 1, device=dev) < p)  # (B, H, W)
     return x.masked_fill(erase.unsqueeze(1), value)
+
+
+def mix(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, mixup: float = 0.0, cutmix: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp / CutMix with a mixing weight drawn per sample: image i is mixed with image i-1 of
+    the (shuffled) batch; lam ~ Beta(alpha, alpha) is the share of image i. MixUp blends the
+    pixels; CutMix pastes a box of area fraction 1 - lam from the partner (clipped to the image;
+    lam is then the area actually kept). With both on, each sample picks one with equal odds, as
+    torchvision's references do per batch. Returns the images and the mixed one-hot labels,
+    class probabilities (B, C). `mixup`, `cutmix`: Beta concentrations; 0 turns one off."""
+    b, _, h, w = x.shape
+    dev = x.device
+    targets = F.one_hot(y, num_classes).to(x.dtype)
+    if not (mixup or cutmix):
+        return x, targets
+
+    def beta(alpha: float) -> torch.Tensor:
+        if not alpha:
+            return torch.ones(b, device=dev)
+        conc = torch.full((b,), float(alpha), device=dev)
+        # validate_args=False: the argument check would read a tensor back to the host
+        return torch.distributions.Beta(conc, conc, validate_args=False).sample()
+
+    partner_x, partner_t = x.roll(1, dims=0), targets.roll(1, dims=0)
+    lam_mix = beta(mixup)
+    # CutMix box: sides sqrt(1 - lam) of the image's, centre anywhere in the image
+    cut = (1 - beta(cutmix)).sqrt()
+    cy, cx = torch.rand(b, device=dev) * h, torch.rand(b, device=dev) * w
+    top, bottom = (cy - cut * h / 2).clamp(0, h), (cy + cut * h / 2).clamp(0, h)
+    left, right = (cx - cut * w / 2).clamp(0, w), (cx + cut * w / 2).clamp(0, w)
+    top, bottom, left, right = (t.round().long().view(b, 1, 1) for t in (top, bottom, left, right))
+    rows = torch.arange(h, device=dev).view(1, h, 1)
+    cols = torch.arange(w, device=dev).view(1, 1, w)
+    box = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)  # (B, H, W)
+    lam_cut = 1 - box.flatten(1).float().mean(dim=1)
+
+    p_cut = 0.5 if (mixup and cutmix) else float(bool(cutmix))
+    use_cut = torch.rand(b, device=dev) < p_cut  # (B,)
+    lam = torch.where(use_cut, lam_cut, lam_mix)
+    blended = lam.view(b, 1, 1, 1) * x + (1 - lam.view(b, 1, 1, 1)) * partner_x
+    pasted = torch.where(box.unsqueeze(1), partner_x, x)
+    x = torch.where(use_cut.view(b, 1, 1, 1), pasted, blended)
+    lam = lam.view(b, 1)
+    return x, lam * targets + (1 - lam) * partner_t
