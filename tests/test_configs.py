@@ -44,9 +44,11 @@ def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, o
 
 
 @pytest.mark.parametrize("group", ["data", "trainer", "logger", "callbacks"])
-def test_other_groups_instantiate(compose_cfg, group):
+def test_other_groups_instantiate(compose_cfg, group, tmp_path, monkeypatch):
     for option in options(group):
-        cfg = compose_cfg("train", cpu([f"{group}={option}"]))
+        cfg = compose_cfg("train", cpu([f"{group}={option}", f"paths.log_dir={tmp_path}"]))
+        for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
+            monkeypatch.setenv(key, str(value))
         node = cfg[group]
         if group == "trainer":
             # devices=-1 (trainer=ddp: all GPUs) means nothing on a CPU

@@ -100,3 +100,15 @@ def test_folds_are_grouped_like_seeds(tmp_path):
     assert "Across folds (mean ± sample std):" in md
     assert "| lr=0.1 | 3 | 0.8000 ± 0.1000 | 0.8000 ± 0.1000 |" in md
     assert "| lr=0.01 | 3 | 0.5000 ± 0.1000 |" in md
+
+
+def test_tags_are_a_column(tmp_path):
+    sweep = tmp_path / "sweep"
+    for i, tags in enumerate([["baseline"], ["lr-test", "cosine"]]):
+        make_job(sweep / str(i), [f"lr=0.{i + 1}"], [0.5], {"val/acc_best": 0.5, "test/acc": 0.5})
+        OmegaConf.save(OmegaConf.create({"tags": tags}), sweep / str(i) / ".hydra" / "config.yaml")
+    report.main([str(sweep)])
+    md = (sweep / "report.md").read_text()
+    assert "| job | tags | lr |" in md and "| 1 | lr-test cosine | 0.2 |" in md
+    with (sweep / "report.csv").open() as f:
+        assert [r["tags"] for r in csv.DictReader(f)] == ["baseline", "lr-test cosine"]

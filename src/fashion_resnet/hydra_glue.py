@@ -103,7 +103,7 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 # What the HPARAMS table compares: whole groups, plus the few trainer settings that change
 # results. Paths and loader plumbing are left out (they differ between machines, not runs).
-HPARAM_KEYS = ("seed", "model", "optimizer", "scheduler", "data")
+HPARAM_KEYS = ("seed", "tags", "model", "optimizer", "scheduler", "data")
 HPARAM_TRAINER_KEYS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
 NOT_HPARAMS = {"data_dir", "system_dir", "download", "verify", "num_workers", "pin_memory"}
 

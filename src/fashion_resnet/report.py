@@ -32,6 +32,7 @@ class Job:
     overrides: dict[str, str]  # key -> value, as given on the command line
     metrics: dict | None  # metrics.json; None: failed or still running
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch from 1, val/acc)
+    tags: list[str] = field(default_factory=list)  # the run's `tags`
 
     @property
     def status(self) -> str:
@@ -65,7 +66,9 @@ def read_job(folder: Path, name: str) -> Job:
     overrides = override_values(lines)
     metrics_file = folder / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    return Job(name, overrides, metrics, val_curve(folder))
+    config = folder / ".hydra" / "config.yaml"
+    tags = OmegaConf.load(config).get("tags") if config.is_file() else None
+    return Job(name, overrides, metrics, val_curve(folder), list(tags or []))
 
 
 def val_curve(folder: Path) -> list[tuple[int, float]]:
@@ -122,9 +125,9 @@ def write_csv(jobs: list[Job], path: Path) -> None:
     keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["job", "status", *keys, *METRICS])
+        w.writerow(["job", "status", "tags", *keys, *METRICS])
         for j in jobs:
-            w.writerow([j.name, j.status, *(j.overrides.get(k, "") for k in keys),
+            w.writerow([j.name, j.status, " ".join(j.tags), *(j.overrides.get(k, "") for k in keys),
                         *(fmt(j.get(m)) for m in METRICS)])  # fmt: skip
 
 
@@ -154,8 +157,10 @@ def markdown(jobs: list[Job], folders: list[Path], keys: list[str]) -> str:
     common = {k: v for k, v in jobs[0].overrides.items() if k not in keys}
     if common:
         out.append("Same in every job: " + " ".join(f"`{k}={v}`" for k, v in common.items()))
-    out += ["", table(["job", *keys, *METRICS.values()],
-                      [[j.name, *(fmt(j.overrides.get(k, "")) for k in keys),
+    tagged = any(j.tags for j in jobs)  # a tags column only when some run has tags
+    out += ["", table(["job", *(["tags"] * tagged), *keys, *METRICS.values()],
+                      [[j.name, *([" ".join(j.tags)] * tagged),
+                        *(fmt(j.overrides.get(k, "")) for k in keys),
                         *(fmt(j.get(m)) for m in METRICS)] for j in jobs])]  # fmt: skip
     repeated = [name for k, name in REPEAT_KEYS.items() if k in keys]
     if repeated:

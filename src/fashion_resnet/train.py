@@ -33,6 +33,7 @@ from fashion_resnet import (
     resume,
     rundirs,
     sweep_resume,
+    tracking,
 )
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.files import write_json
@@ -111,10 +112,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # each layer's input and output shape, like the notebook's shape table.
     model.example_input_array = torch.zeros(1, 28, 28, dtype=torch.uint8)
     callbacks = hydra_glue.instantiate_all(cfg.get("callbacks"))
+    params = flatten(hydra_glue.hparams(cfg))
     for cb in callbacks:  # the HPARAMS tab shows the resolved config, not only the model's args
         if isinstance(cb, HParamsSummary):
-            cb.params = flatten(hydra_glue.hparams(cfg))
+            cb.params = params
     loggers = hydra_glue.instantiate_all(cfg.get("logger"))
+    tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
     provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer)
@@ -145,6 +148,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if trainer.is_global_zero:  # one metrics.json per run, however many ranks
         write_json(hydra_glue.output_dir() / "metrics.json", metrics)
+        tracking.finish(trainer.loggers, [best_ckpt, hydra_glue.output_dir() / "metrics.json"])
     return metrics
 
 
