@@ -136,6 +136,7 @@ def test_ema_mixup_cutmix_from_the_command_line(compose_cfg, fake_data_dir, tmp_
     metrics = train(compose_cfg("train", over))
     saved = torch.load(metrics["best_ckpt"], weights_only=True)
     assert "current_model_state" in saved  # averaged weights in state_dict: tested, exported
+    assert "── optimizer" in (tmp_path / "out" / "config_tree.txt").read_text()  # printed at start
     # soft targets reach the loss; train/acc is against the dominant label, so in [0, 1]
     assert 0.0 <= metrics["train/acc"] <= 1.0 and metrics["train/loss"] > 0
 

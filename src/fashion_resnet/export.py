@@ -132,6 +132,7 @@ def run(cfg: DictConfig) -> None:
 
 def main() -> None:
     hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    hydra_glue.load_env()  # .env paths, before the configs read them
     run()
 
 

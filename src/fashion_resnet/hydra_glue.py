@@ -29,6 +29,20 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("job_label", job_label, use_cache=False)
 
 
+def load_env(folder: Path | None = None) -> Path | None:
+    """Read `<folder>/.env` (default: the directory you run from, against which relative paths
+    resolve too) into the environment, never overriding a variable already set: per-machine
+    paths (FASHION_RESNET_DATA_DIR, ...) that conf/paths reads. Called by each entry point
+    before Hydra composes; returns the file read, if any."""
+    from dotenv import load_dotenv
+
+    path = (folder or Path.cwd()) / ".env"
+    if not path.is_file():
+        return None
+    load_dotenv(path, override=False)
+    return path
+
+
 # --- override strings --------------------------------------------------------------------------
 def parse_overrides(args: Iterable[str]) -> list[Override]:
     """Hydra's own parser over command-line style overrides; flags (`-m`, `--cfg`) are skipped.

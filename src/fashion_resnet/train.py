@@ -25,6 +25,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from fashion_resnet import (
     CONF_DIR,
+    config_tree,
     distributed,
     gpu_slots,
     hydra_glue,
@@ -103,6 +104,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return finished
     gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
     rundirs.check_writable(hydra_glue.output_dir())
+    if cfg.get("print_config"):
+        config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
     ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
@@ -163,6 +166,7 @@ def main() -> None:
     # `ckpt_path=<run folder>` / `ckpt_path=last` resume in the run's folder with its config:
     # that decides hydra.run.dir, so it has to happen before Hydra composes.
     hydra_glue.register_resolvers()
+    hydra_glue.load_env()  # .env paths, before the configs read them
     sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
     run()
 
