@@ -99,7 +99,8 @@ def test_many_loggers_against_a_real_mlflow_server(
     compose_cfg, fake_data_dir, tmp_path, mlflow_server, monkeypatch
 ):
     monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-home"))
+    for name in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home"))  # staged artifact copies too
     over = tiny_overrides(fake_data_dir, tmp_path) + [
         "logger=many", f"logger.mlflow.tracking_uri={mlflow_server}", "tags=[smoke,ci]",
     ]  # fmt: skip

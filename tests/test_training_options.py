@@ -10,6 +10,7 @@ from conftest import tiny_overrides
 from pytorch_lightning.callbacks import EMAWeightAveraging, ModelCheckpoint
 from test_model import NET, fit, loader
 
+from fashion_resnet import checkpoints
 from fashion_resnet.model import Classifier
 from fashion_resnet.train import build_model, check_config, train
 
@@ -122,6 +123,9 @@ def test_ema_weights_are_validated_and_checkpointed(tmp_path):
     assert torch.equal(saved["state_dict"]["net.head.2.weight"], average["net.head.2.weight"])
     raw = saved["current_model_state"]["net.head.2.weight"]
     assert not torch.allclose(saved["state_dict"]["net.head.2.weight"], raw)
+    # what fashion-eval and fashion-export load is the average
+    loaded, _ = checkpoints.load_model(tmp_path / "ckpt" / "last.ckpt")
+    assert torch.equal(loaded.state_dict()["net.head.2.weight"], average["net.head.2.weight"])
     # ... and validating the checkpoint's weights gives the val/loss logged during fit
     reloaded = Classifier.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt")
     check = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
