@@ -93,6 +93,18 @@ def test_warmup_steps_shorten_the_schedule_they_precede(tmp_path):
     assert rec.lrs[4:] == sorted(rec.lrs[4:], reverse=True) and rec.lrs[-1] < 0.02
 
 
+def test_warmup_epochs_in_steps_with_a_step_scheduler(tmp_path):
+    """warmup_epochs=1 with interval step: one epoch's optimizer steps (4) of ramp."""
+    cosine = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR)
+    model = Classifier(
+        NET, SGD, cosine, scheduler_interval="step", warmup_epochs=1, warmup_start_factor=0.1
+    )
+    rec = RecordLR()
+    trainer = fit(model, tmp_path, max_epochs=2, callbacks=[rec])
+    assert rec.lrs[:5] == pytest.approx([0.01, 0.0325, 0.055, 0.0775, 0.1])
+    assert trainer.lr_scheduler_configs[0].scheduler._schedulers[1].T_max == 4
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

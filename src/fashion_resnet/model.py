@@ -8,6 +8,7 @@ pickled modules and reload with torch's default `weights_only=True`.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -147,9 +148,11 @@ class Classifier(pl.LightningModule):
         hp = self.hparams
         if hp.scheduler_interval == "epoch":
             return hp.warmup_epochs
-        steps_per_epoch = int(self.trainer.estimated_stepping_batches) // max(
-            self.trainer.max_epochs or 1, 1
-        )
+        if not hp.warmup_epochs:
+            return hp.warmup_steps
+        trainer = self.trainer
+        trainer.estimated_stepping_batches  # noqa: B018 - sets up the loader: num_training_batches
+        steps_per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
         return hp.warmup_steps + hp.warmup_epochs * steps_per_epoch
 
     def _schedule_length(self, warmup: int = 0) -> dict[str, int]:
