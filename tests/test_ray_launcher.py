@@ -40,15 +40,18 @@ def ray_head():
     """`ray start --head --block` in its own session: stopping it is killing that process group
     (only what this test started, never `ray stop`, which stops every Ray on the machine)."""
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must be short
-    port, worker_port = free_port(), min(free_port(), 65000)  # workers: the next 30 ports
+    names = ["port", "node-manager-port", "object-manager-port", "ray-client-server-port",
+             "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+             "runtime-env-agent-port", "dashboard-port"]  # fmt: skip
+    ports = {name: free_port() for name in names}
+    worker_port = min(free_port(), 65000)  # workers: the next 30 ports, none of the above
+    while any(worker_port <= p <= worker_port + 30 for p in ports.values()):
+        worker_port = min(free_port(), 65000)
+    port = ports["port"]
     options = {
-        "port": port, "node-manager-port": free_port(), "object-manager-port": free_port(),
-        "ray-client-server-port": free_port(), "dashboard-agent-listen-port": free_port(),
-        "dashboard-agent-grpc-port": free_port(), "metrics-export-port": free_port(),
-        "runtime-env-agent-port": free_port(), "min-worker-port": worker_port,
-        "max-worker-port": worker_port + 30, "node-ip-address": "127.0.0.1", "num-cpus": 1,
-        "num-gpus": 0, "temp-dir": temp, "object-store-memory": 100 * 2**20,
-        "dashboard-port": free_port(),
+        **ports, "min-worker-port": worker_port, "max-worker-port": worker_port + 30,
+        "node-ip-address": "127.0.0.1", "num-cpus": 1, "num-gpus": 0, "temp-dir": temp,
+        "object-store-memory": 100 * 2**20,
     }  # fmt: skip
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
            "--include-dashboard=false", "--disable-usage-stats",
