@@ -45,7 +45,7 @@ class Classifier(pl.LightningModule):
         warmup_steps: int = 0,  # ... or in optimizer steps (scheduler_interval "step" only)
         warmup_start_factor: float = 0.01,  # warmup starts at this fraction of the lr
         label_smoothing: float = 0.0,
-        channels_last: bool = False,  # NHWC memory format: faster convolutions on GPU
+        channels_last: bool | None = False,  # NHWC memory format (None: off; train.py decides)
         compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
     ) -> None:
         super().__init__()
