@@ -115,9 +115,9 @@ def test_compiled_forward_and_backward_match_eager_on_cpu():
 
 
 # --------------------------------------------------------------------------- the gpu tier
-def gpu_run(fake_data_dir, tmp_path, *extra: str) -> list[str]:
+def gpu_run(fake_data_dir, tmp_path, *extra: str, trainer: str = "gpu") -> list[str]:
     over = [o for o in tiny_overrides(fake_data_dir, tmp_path) if "accelerator" not in o]
-    return [*over, "trainer=gpu", *extra]
+    return [*over, f"trainer={trainer}", *extra]
 
 
 @pytest.mark.gpu
@@ -187,7 +187,7 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
 
 @pytest.mark.gpu
 def test_ddp_on_one_gpu_then_export_the_checkpoint(compose_cfg, fake_data_dir, tmp_path):
-    over = gpu_run(fake_data_dir, tmp_path, "trainer=ddp", "trainer.devices=1")
+    over = gpu_run(fake_data_dir, tmp_path, "trainer.devices=1", trainer="ddp")
     metrics = train(compose_cfg("train", over))
     assert metrics["best_ckpt"]
     out = tmp_path / "export"
