@@ -158,8 +158,8 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
     import fashion_resnet.train as entry
 
     off, on = SyncDebug(False), SyncDebug(True)  # off first, on last: the step in between
-    made = entry.runs.instantiate_all
-    monkeypatch.setattr(entry.runs, "instantiate_all",
+    made = entry.hydra_glue.instantiate_all
+    monkeypatch.setattr(entry.hydra_glue, "instantiate_all",
                         lambda node: [off, *made(node), on] if node and "divergence" in node
                         else made(node))  # fmt: skip
     over = gpu_run(fake_data_dir, tmp_path, "trainer.limit_train_batches=6",
