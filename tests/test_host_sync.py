@@ -1,7 +1,9 @@
 """No host sync per training step with the shipped config, proved on the CPU: every call that
 would read a tensor back to the host on a GPU (`.item()`, `bool()`, `float()`, `int()`,
-`.cpu()`, `.tolist()`, `.numpy()`) is recorded, with the training batch it happened in, across
-a few steps of `fashion-train`'s default config (callbacks, logger, guards) on tiny data.
+`.cpu()`, `.tolist()`, `.numpy()`) or whose output size depends on the data (`unique`,
+`nonzero`, `bincount`, `masked_select`, indexing by a boolean mask: the GPU must report the
+size first) is recorded, with the training batch it happened in, across a few steps of
+`fashion-train`'s default config (callbacks, logger, guards) on tiny data.
 Allowed: the first batch of the run (once-per-run views) and Lightning's logging steps, where
 the logger and the divergence check read their values."""
 
@@ -18,6 +20,7 @@ from conftest import tiny_overrides
 from fashion_resnet.train import train
 
 READS = ("item", "__bool__", "__float__", "__int__", "cpu", "tolist", "numpy")
+SIZED = ("unique", "nonzero", "bincount", "masked_select")  # also torch.<name>
 EVERY = 4  # trainer.log_every_n_steps and the progress bar's refresh rate in this test
 STEPS = 3 * EVERY
 
@@ -42,23 +45,30 @@ class Bucket(pl.Callback):
 def recorded_reads(monkeypatch):
     bucket, reads = Bucket(), defaultdict(list)
 
-    def wrap(name):
-        original = getattr(torch.Tensor, name)
+    def wrap(name, owner=torch.Tensor):
+        original = getattr(owner, name)
 
         def read(self, *args, **kwargs):
+            if name == "__getitem__" and not (
+                isinstance(args[0], torch.Tensor) and args[0].dtype == torch.bool
+            ):
+                return original(self, *args, **kwargs)  # only x[mask] has a data-dependent size
             if bucket.batch is not None:
                 stack = traceback.extract_stack()[:-1]
                 # torch's single-tensor Adam reads its step counter, a CPU tensor on a GPU
                 # run too (unless capturable): not a device sync.
                 if not stack[-1].filename.endswith("torch/optim/optimizer.py"):
                     where = [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stack]
-                    reads[bucket.batch].append(f"Tensor.{name} from " + " <- ".join(where[-4:]))
+                    call = f"{owner.__name__}.{name} from "
+                    reads[bucket.batch].append(call + " <- ".join(where[-4:]))
             return original(self, *args, **kwargs)
 
         return read
 
-    for name in READS:
+    for name in (*READS, *SIZED, "__getitem__"):
         monkeypatch.setattr(torch.Tensor, name, wrap(name))
+    for name in SIZED:
+        monkeypatch.setattr(torch, name, wrap(name, torch))
     return bucket, reads
 
 

@@ -162,9 +162,8 @@ class DivergenceGuard(pl.Callback):
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        # Raising here stops Trainer.save_checkpoint before anything is written. The weights are
-        # identical on every rank under DDP, so this rank-local check needs no collective.
-        # Weights and buffers only: metric states may be infinite (MaxMetric starts at -inf).
+        # Raising here stops Trainer.save_checkpoint before anything is written. Weights and
+        # buffers only: metric states may be infinite (MaxMetric starts at -inf).
         names = [n for n, _ in (*pl_module.named_parameters(), *pl_module.named_buffers())]
         state = checkpoint.get("state_dict", {})
         floats = [state[n] for n in names if n in state and state[n].is_floating_point()]
@@ -175,9 +174,10 @@ class DivergenceGuard(pl.Callback):
         """Read the device flag (one host sync); raise DivergenceError if it is set."""
         if self.first_bad is None:
             return
-        bad = weights_bad or bool(self.first_bad >= 0)
-        # Any rank: the checks run at the same steps on every rank, so the collective matches.
-        if not trainer.strategy.reduce_boolean_decision(bad, all=False):
+        if weights_bad:  # the same weights on every rank: no collective needed (or safe)
+            raise DivergenceError(self.message(trainer))
+        # Any rank's loss: these checks run at the same steps on every rank (collective).
+        if not trainer.strategy.reduce_boolean_decision(bool(self.first_bad >= 0), all=False):
             self.history = {}
             self.last_check = trainer.global_step
             return
