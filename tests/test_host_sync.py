@@ -2,8 +2,10 @@
 would read a tensor back to the host on a GPU (`.item()`, `bool()`, `float()`, `int()`,
 `.cpu()`, `.tolist()`, `.numpy()`) or whose output size depends on the data (`unique`,
 `nonzero`, `bincount`, `masked_select`, indexing by a boolean mask: the GPU must report the
-size first) is recorded, with the training batch it happened in, across a few steps of
-`fashion-train`'s default config (callbacks, logger, guards) on tiny data.
+size first) or that makes a tensor from host values (`torch.tensor`, `torch.as_tensor`: a
+blocking host-to-device copy on a GPU) is recorded, with the training batch it happened in,
+across a few steps of `fashion-train`'s default config (callbacks, logger, guards) on tiny
+data.
 Allowed: the first batch of the run (once-per-run views) and Lightning's logging steps, where
 the logger and the divergence check read their values."""
 
@@ -21,6 +23,7 @@ from fashion_resnet.train import train
 
 READS = ("item", "__bool__", "__float__", "__int__", "cpu", "tolist", "numpy")
 SIZED = ("unique", "nonzero", "bincount", "masked_select")  # also torch.<name>
+MADE = ("tensor", "as_tensor")  # host values made into a tensor: a host-to-device copy on a GPU
 EVERY = 4  # trainer.log_every_n_steps and the progress bar's refresh rate in this test
 STEPS = 3 * EVERY
 
@@ -53,6 +56,8 @@ def recorded_reads(monkeypatch):
                 isinstance(args[0], torch.Tensor) and args[0].dtype == torch.bool
             ):
                 return original(self, *args, **kwargs)  # only x[mask] has a data-dependent size
+            if name in MADE and isinstance(self, torch.Tensor):
+                return original(self, *args, **kwargs)  # already a tensor: no copy from the host
             if bucket.batch is not None:
                 stack = traceback.extract_stack()[:-1]
                 # torch's single-tensor Adam reads its step counter, a CPU tensor on a GPU
@@ -67,7 +72,7 @@ def recorded_reads(monkeypatch):
 
     for name in (*READS, *SIZED, "__getitem__"):
         monkeypatch.setattr(torch.Tensor, name, wrap(name))
-    for name in SIZED:
+    for name in (*SIZED, *MADE):
         monkeypatch.setattr(torch, name, wrap(name, torch))
     return bucket, reads
 
