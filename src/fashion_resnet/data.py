@@ -221,20 +221,22 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             return self.trainer.strategy.root_device
         return torch.device("cpu")
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DeviceBatches | DataLoader:
         # drop_last: static batch shapes (no recompiles, no tiny final batch for BatchNorm)
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True, drop_last=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DeviceBatches | DataLoader:
         return self._loader(self.val_set, self._eval_batch_size())
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DeviceBatches | DataLoader:
         return self._loader(self.test_set, self._eval_batch_size())
 
     def _eval_batch_size(self) -> int:
         return self.hparams.eval_batch_size or 2 * self.hparams.batch_size
 
-    def _loader(self, ds, batch_size: int, shuffle: bool = False, drop_last: bool = False):
+    def _loader(
+        self, ds: TensorDataset, batch_size: int, shuffle: bool = False, drop_last: bool = False
+    ) -> DeviceBatches | DataLoader:
         hp = self.hparams
         # batch_size is global: under DDP each rank takes its share.
         trainer = self.trainer
