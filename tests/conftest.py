@@ -48,6 +48,16 @@ def write_fake_fashion_mnist(folder: Path, n_train: int = 512, n_test: int = 128
     return folder
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """The `gpu` tier runs where CUDA is; elsewhere each of its tests is skipped, saying why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def fake_data_dir(tmp_path_factory) -> Path:
     """A data_dir whose FashionMNIST/raw holds generated files (MD5 check must be off)."""

@@ -74,13 +74,36 @@ def test_non_finite_loss_stops_naming_step_and_lr_and_keeps_last_good_checkpoint
     every_step = "callbacks.last_every_n_steps.every_n_train_steps=1"
     cfg = compose_cfg("train", tiny(fake_data_dir, tmp_path, "optimizer.lr=0.002", every_step))
     last = tmp_path / "out" / resume.LAST
-    with pytest.raises(DivergenceError, match=rf"nan at step 2 \(epoch 0, learning rate 0.002\).*"
-                                              rf"last good checkpoint is {last}"):  # fmt: skip
+    # No check between logging steps (every 20 here): the save after step 2 finds the bad
+    # weights and refuses, naming the step where the loss went bad.
+    want = r"nan at step 2 \(epoch 0, learning rate 0.002\), found at step 3 .*last good"
+    want += f" checkpoint is {last}"
+    with pytest.raises(DivergenceError, match=want):
         train(cfg)
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["global_step"] == 2
     assert all(torch.isfinite(v).all() for k, v in ckpt["state_dict"].items() if k[:4] == "net.")
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("log_every,found", [(1, 2), (50, 3)])
+def test_divergence_is_found_at_a_logging_step_or_the_epoch_end_before_any_save(
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch, log_every, found
+):
+    step = Classifier._step
+
+    def inf_at_step_1(self, batch):
+        loss, preds, y = step(self, batch)
+        return (loss + float("inf") if self.trainer.global_step == 1 else loss), preds, y
+
+    monkeypatch.setattr(Classifier, "_step", inf_at_step_1)
+    over = tiny(fake_data_dir, tmp_path, f"trainer.log_every_n_steps={log_every}",
+                "~callbacks.last_every_n_steps")  # fmt: skip
+    with pytest.raises(DivergenceError, match=rf"train/loss is inf at step 1 \(epoch 0, learning "
+                                              rf"rate 0.001\), found at step {found} "
+                                              r".*no checkpoint was written yet"):  # fmt: skip
+        train(compose_cfg("train", over))
+    assert not list((tmp_path / "out").rglob("*.ckpt"))  # the epoch-end save never happened
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -1,6 +1,11 @@
 """FashionMNIST as a LightningDataModule: find and verify the raw IDX files, load them into
 memory as uint8, split off a seeded validation set, and turn batches into model input on the
-training device (resize, scale, normalise, per-sample augmentation)."""
+training device (resize, scale, normalise, per-sample augmentation).
+
+With `device_resident` (the default) the uint8 tensors live on the training device (55 MB on a
+GPU) and each batch is one gather by an index tensor (batches.py): no per-image `__getitem__`,
+no collate, no host-to-device copy per step. `device_resident=false` is the classic path
+(TensorDataset + DataLoader, optional workers, pinned host-to-device copies), kept to compare."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from fashion_resnet import transforms as T
+from fashion_resnet.batches import BatchDraw, DeviceBatches
 from fashion_resnet.distributed import per_rank_batch_size
 
 CLASSES = (
@@ -124,8 +130,10 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         fold: int = 0,  # which fold (0..K-1) is the validation set
         batch_size: int = 256,
         eval_batch_size: int | None = None,  # default: 2x batch_size (no gradients to keep)
-        num_workers: int = 0,  # batches are slices of in-memory tensors: workers rarely help
-        pin_memory: bool = True,
+        device_resident: bool = True,  # data on the training device, one gather per batch
+        seed: int = 0,  # shuffle order of epoch e: a function of (seed, e) only
+        num_workers: int = 0,  # device_resident=false only: DataLoader worker processes
+        pin_memory: bool = True,  # device_resident=false only
         image_size: int = 96,  # side in px the 28x28 images are resized to
         normalize: bool = False,
         crop_padding: int = 0,  # random crop after zero padding, in 28-px source pixels
@@ -182,13 +190,15 @@ class FashionMNISTDataModule(pl.LightningDataModule):
                     "images left after the validation split"
                 )
             train_idx = train_idx[: hp.train_subset]
-        self.train_set = TensorDataset(x_train[train_idx], y_train[train_idx].long())
-        self.test_set = TensorDataset(x_test, y_test.long())
-        self.val_set = (
-            TensorDataset(x_train[val_idx], y_train[val_idx].long())
-            if len(val_idx)
-            else self.test_set
-        )
+        dev = self._device()  # 47 + 8 MB of uint8 images, a few kB of int64 labels
+
+        def tensors(x: torch.Tensor, y: torch.Tensor) -> TensorDataset:
+            return TensorDataset(x.to(dev), y.long().to(dev))
+
+        self.train_set = tensors(x_train[train_idx], y_train[train_idx])
+        self.test_set = tensors(x_test, y_test)
+        has_val = len(val_idx) > 0  # else validate on the test set
+        self.val_set = tensors(x_train[val_idx], y_train[val_idx]) if has_val else self.test_set
 
     def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(validation, training) indices of the n training images: the first val_size of a
@@ -204,26 +214,43 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             raise ValueError(f"data.val_size={hp.val_size} must be below the {n} training images")
         return perm[: hp.val_size], perm[hp.val_size :]
 
-    def train_dataloader(self) -> DataLoader:
+    def _device(self) -> torch.device:
+        """Where the tensors live: the training device when device_resident and attached to a
+        Trainer (its strategy knows the device, per rank, before setup), else the CPU."""
+        if self.hparams.device_resident and self.trainer is not None:
+            return self.trainer.strategy.root_device
+        return torch.device("cpu")
+
+    def train_dataloader(self) -> DeviceBatches | DataLoader:
         # drop_last: static batch shapes (no recompiles, no tiny final batch for BatchNorm)
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True, drop_last=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DeviceBatches | DataLoader:
         return self._loader(self.val_set, self._eval_batch_size())
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DeviceBatches | DataLoader:
         return self._loader(self.test_set, self._eval_batch_size())
 
     def _eval_batch_size(self) -> int:
         return self.hparams.eval_batch_size or 2 * self.hparams.batch_size
 
-    def _loader(self, ds, batch_size: int, shuffle: bool = False, drop_last: bool = False):
+    def _loader(
+        self, ds: TensorDataset, batch_size: int, shuffle: bool = False, drop_last: bool = False
+    ) -> DeviceBatches | DataLoader:
         hp = self.hparams
-        # batch_size is global: under DDP each rank takes its share (Lightning adds the sampler).
-        world_size = self.trainer.world_size if self.trainer is not None else 1
+        # batch_size is global: under DDP each rank takes its share.
+        trainer = self.trainer
+        world_size, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        batch_size = min(per_rank_batch_size(batch_size, world_size), len(ds))
+        if hp.device_resident:  # each rank draws its own disjoint share (as DistributedSampler)
+            device = ds.tensors[0].device
+            draw = BatchDraw(len(ds), batch_size, shuffle, drop_last, hp.seed, rank, world_size,
+                             device)  # fmt: skip
+            return DeviceBatches(ds, draw)
+        # The classic path: Lightning adds a DistributedSampler under DDP.
         return DataLoader(
             ds,
-            batch_size=min(per_rank_batch_size(batch_size, world_size), len(ds)),
+            batch_size=batch_size,
             shuffle=shuffle,
             drop_last=drop_last,
             num_workers=hp.num_workers,

@@ -45,7 +45,7 @@ class Classifier(pl.LightningModule):
         warmup_steps: int = 0,  # ... or in optimizer steps (scheduler_interval "step" only)
         warmup_start_factor: float = 0.01,  # warmup starts at this fraction of the lr
         label_smoothing: float = 0.0,
-        channels_last: bool = False,  # NHWC memory format: faster convolutions on GPU
+        channels_last: bool | None = False,  # NHWC memory format (None: off; train.py decides)
         compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
     ) -> None:
         super().__init__()
@@ -69,7 +69,11 @@ class Classifier(pl.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        # nan_strategy="disable": the default NaN check reads a tensor as a Python bool on every
+        # update, a host sync per step; a non-finite loss is guards.DivergenceGuard's business.
+        self.train_loss, self.val_loss, self.test_loss = (
+            MeanMetric(nan_strategy="disable") for _ in range(3)
+        )
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
 
@@ -87,11 +91,17 @@ class Classifier(pl.LightningModule):
             y = y.argmax(dim=1)
         return loss, logits, y
 
+    @staticmethod
+    def _count(loss: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # The batch size as a device tensor made by a fill kernel: a Python int weight would be
+        # copied to the GPU with a blocking host-to-device copy, once per update.
+        return torch.full_like(loss, len(y), dtype=torch.float32)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
         # update(), not __call__: no per-step metric value computed (only epoch values are
         # logged). Tensors, not .item(): Lightning moves them to the host every log_every_n_steps.
-        self.train_loss.update(loss, weight=len(y))
+        self.train_loss.update(loss, weight=self._count(loss, y))
         self.train_acc.update(logits, y)
         self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
@@ -100,7 +110,7 @@ class Classifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
-        self.val_loss.update(loss, weight=len(y))
+        self.val_loss.update(loss, weight=self._count(loss, y))
         self.val_acc.update(logits, y)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
@@ -114,7 +124,7 @@ class Classifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch)
-        self.test_loss.update(loss, weight=len(y))
+        self.test_loss.update(loss, weight=self._count(loss, y))
         self.test_acc.update(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)

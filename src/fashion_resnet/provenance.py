@@ -72,8 +72,9 @@ def device_info(trainer: pl.Trainer) -> dict[str, Any]:
 
 
 @rank_zero_only
-def write_run_info(path: Path, trainer: pl.Trainer) -> None:
-    """run.json: what produced this run, beside Hydra's .hydra/ (composed config, overrides)."""
+def write_run_info(path: Path, trainer: pl.Trainer, chosen: dict[str, Any] | None = None) -> None:
+    """run.json: what produced this run, beside Hydra's .hydra/ (composed config, overrides);
+    `chosen`: the device-dependent switches as devices.choose filled them."""
     info = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": [sys.executable, *sys.argv],
@@ -83,6 +84,6 @@ def write_run_info(path: Path, trainer: pl.Trainer) -> None:
         "python": platform.python_version(),
         "host": platform.node(),
         "pid": os.getpid(),
-        "device": device_info(trainer),
+        "device": {**device_info(trainer), "chosen": chosen or {}},
     }
     write_json(path, info)

@@ -20,12 +20,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from fashion_resnet import (
     CONF_DIR,
     config_tree,
+    devices,
     distributed,
     gpu_slots,
     hydra_glue,
@@ -96,6 +97,22 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
     )
 
 
+def device_defaults(cfg: DictConfig) -> dict[str, Any]:
+    """Fill the null switches (bf16, channels-last, cuDNN benchmark, TF32) for the device the
+    run trains on (devices.py), in cfg itself so checkpoints and HPARAMS hold the choice."""
+    t = cfg.trainer
+    chosen = devices.choose(
+        t.get("accelerator"), t.get("precision"), cfg.model.get("channels_last"),
+        t.get("benchmark"), cfg.get("tf32"), t.get("deterministic"),
+    )  # fmt: skip
+    with open_dict(cfg):
+        t.precision, t.benchmark = chosen["precision"], chosen["benchmark"]
+        cfg.model.channels_last = chosen["channels_last"]
+    if chosen["cuda"]:
+        devices.apply_tf32(chosen["tf32"])
+    return chosen
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     for message in hydra_glue.renamed_choices():
         warnings.warn(message, FutureWarning, stacklevel=1)
@@ -103,6 +120,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
         return finished
     gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
+    chosen = device_defaults(cfg)  # after gpu_slots: it asks CUDA what this job sees
     rundirs.check_writable(hydra_glue.output_dir())
     if cfg.get("print_config"):
         config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
@@ -123,7 +141,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer)
+    provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer, chosen)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

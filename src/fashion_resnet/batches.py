@@ -1,0 +1,93 @@
+"""Batches drawn whole from in-memory tensors: one index tensor per batch, one gather per
+tensor, on whatever device the tensors live on (the GPU, when the data is device-resident).
+
+What a `TensorDataset` + `DataLoader` does with B `__getitem__` calls and a collate per batch,
+and what `DistributedSampler` does under DDP, done with a handful of tensor ops:
+- the order is a permutation drawn from (seed, epoch): seeded per epoch, so a run resumed at
+  an epoch boundary draws the same batches as an uninterrupted one;
+- under DDP each rank takes every world_size-th index of the (padded) order, its own disjoint
+  share, exactly as DistributedSampler does;
+- Lightning calls `sampler.set_epoch(epoch)` at each epoch start, as for its own samplers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import TensorDataset
+
+
+class BatchDraw:
+    """Index tensors (on `device`), one per batch of this rank's share of an epoch."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,  # per rank
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.device = torch.device(device)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def share(self) -> int:
+        """Indices this rank draws per epoch: ceil(n / world_size), as DistributedSampler."""
+        return -(-self.n // self.world_size)
+
+    def __len__(self) -> int:
+        share = self.share()
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+
+    def order(self) -> torch.Tensor:
+        """This epoch's indices for this rank, on the CPU (int64)."""
+        if self.shuffle:
+            # (seed, epoch) -> one generator seed; not seed + epoch, which would make seed 1's
+            # first epoch seed 0's second.
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.arange(self.n)
+        padded = self.share() * self.world_size
+        if padded > self.n:  # repeat the first indices so every rank gets as many (DDP)
+            order = torch.cat([order, order[: padded - self.n]])
+        return order[self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = self.order()
+        if self.device.type == "cuda":  # once per epoch, pinned: an asynchronous copy
+            order = order.pin_memory().to(self.device, non_blocking=True)
+        for i in range(len(self)):
+            yield order[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+class DeviceBatches:
+    """Iterable of batches `(images, labels)` gathered from a TensorDataset's tensors by the
+    index tensors of a BatchDraw; the tensors and the draw must be on the same device."""
+
+    def __init__(self, dataset: TensorDataset, sampler: BatchDraw) -> None:
+        devices = {t.device for t in dataset.tensors}
+        if devices != {sampler.device}:
+            raise ValueError(f"tensors on {devices}, index draws on {sampler.device}")
+        # DataLoader's attribute names, where Lightning looks for set_epoch and for shuffling
+        self.dataset, self.sampler, self.batch_sampler = dataset, sampler, None
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        for idx in self.sampler:
+            yield tuple(t.index_select(0, idx) for t in self.dataset.tensors)

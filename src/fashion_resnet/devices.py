@@ -1,0 +1,54 @@
+"""What training on a CUDA GPU gets without flags, and the CPU keeps: the switches left `null`
+in the config are chosen here from where the run trains.
+
+| switch                      | null means, on a CUDA GPU      | elsewhere |
+| `trainer.precision`         | bf16-mixed (16-mixed without bf16 support) | 32-true |
+| `model.channels_last`       | true (NHWC convolutions)       | false     |
+| `trainer.benchmark`         | true (cuDNN autotuning), false when deterministic | false |
+| `tf32`                      | true unless trainer.precision=32-true (full fp32) | false |
+
+Set any of them to override the choice; `trainer=cpu` trains on the CPU with all of them off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CUDA_ACCELERATORS = ("auto", "gpu", "cuda")
+FULL_FP32 = ("32-true", "32", 32)
+
+
+def on_cuda(accelerator: str | None) -> bool:
+    """Whether a Trainer with this accelerator trains on a CUDA GPU here."""
+    return (accelerator or "auto") in CUDA_ACCELERATORS and torch.cuda.is_available()
+
+
+def choose(
+    accelerator: str | None,
+    precision: str | int | None = None,
+    channels_last: bool | None = None,
+    benchmark: bool | None = None,
+    tf32: bool | None = None,
+    deterministic: bool | str | None = None,
+) -> dict[str, Any]:
+    """The value of each switch (see the table above): the given one, or the device's default."""
+    cuda = on_cuda(accelerator)
+    if precision is None:
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        precision = "bf16-mixed" if bf16 else "16-mixed" if cuda else "32-true"
+    return {
+        "cuda": cuda,
+        "precision": precision,
+        "channels_last": cuda if channels_last is None else bool(channels_last),
+        "benchmark": (cuda and not deterministic) if benchmark is None else bool(benchmark),
+        "tf32": (cuda and precision not in FULL_FP32) if tf32 is None else bool(tf32),
+    }
+
+
+def apply_tf32(enabled: bool) -> None:
+    """TF32 tensor cores for fp32 matmuls and cuDNN convolutions (about 10 mantissa bits
+    instead of 23), or full fp32. Process-wide; touched only when training on a GPU."""
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
