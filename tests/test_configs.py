@@ -3,11 +3,15 @@
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import CONF_DIR
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fashion_resnet.train import build_model, check_config
+from fashion_resnet import validate
+from fashion_resnet.cli import ConfigError
+from fashion_resnet.train import build_model
+from fashion_resnet.validate import check_train as check_config
 
 
 def options(group: str) -> list[str]:
@@ -25,9 +29,14 @@ GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callb
     "group,option",
     [(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
 )
-def test_every_option_composes(compose_cfg, group, option):
+def test_every_option_composes(compose_cfg, group, option, monkeypatch):
+    monkeypatch.setattr(validate, "cpu_count", lambda: 8)  # trainer=ddp_cpu on a 1-core machine
     cfg = compose_cfg("train", [f"{group}={option}"])
-    check_config(cfg)
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+            check_config(cfg)
+    else:
+        check_config(cfg)
 
 
 @pytest.mark.parametrize("option", options("model"))

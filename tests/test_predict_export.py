@@ -1,16 +1,21 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, make_images, tiny_overrides
+import torch.nn.functional as F
+from conftest import REAL_DATA, compose_config, make_images, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from fashion_resnet import checkpoints, rundirs
 from fashion_resnet import export as E
+from fashion_resnet import transforms as T
 from fashion_resnet.checkpoints import CheckpointError
-from fashion_resnet.data import CLASSES
-from fashion_resnet.predict import predict, write
+from fashion_resnet.cli import ConfigError
+from fashion_resnet.data import CLASSES, FashionMNISTDataModule, parse_idx, read_idx_bytes
+from fashion_resnet.predict import predict, to_fashion_mnist, write
 from fashion_resnet.train import train
 
 
@@ -66,28 +71,91 @@ def test_predict_files_of_any_size_and_mode_skipping_non_images(run_dir, tmp_pat
 
 
 def test_predict_rejects_missing_paths_and_bad_invert(run_dir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+    with pytest.raises(ConfigError, match="no such file or folder"):
         predict(str(run_dir), str(tmp_path / "nope.png"))
-    with pytest.raises(ValueError, match="invert='maybe'; choose one of: auto, true, false"):
+    with pytest.raises(ConfigError, match="invert='maybe'; choose one of: auto, true, false"):
         predict(str(run_dir), str(tmp_path), invert="maybe")
     with pytest.raises(CheckpointError, match="does not exist"):
         predict(str(tmp_path / "no_run"), str(tmp_path))
 
 
-def test_export_both_formats_verified(run_dir, tmp_path):
-    meta = E.export(run_dir, tmp_path / "export", {}, n_verify=64)
+def picture_folder(folder, n: int):
+    folder.mkdir()
+    for i, item in enumerate(make_images(torch.arange(n) % 10, seed=3).numpy()):
+        save(folder / f"{i:04d}.png", item, "L")
+    return folder
+
+
+def watch_forward_passes(monkeypatch) -> list[int]:
+    """Batch size of every forward pass of the net that predict() loads."""
+    sizes, load = [], checkpoints.load_model
+
+    def load_and_watch(path):
+        model, data_args = load(path)
+        model.net.register_forward_hook(lambda mod, args, out: sizes.append(len(args[0])))
+        return model, data_args
+
+    monkeypatch.setattr(checkpoints, "load_model", load_and_watch)
+    return sizes
+
+
+def test_predict_memory_stays_flat_as_the_folder_grows(run_dir, tmp_path, monkeypatch, capsys):
+    # Memory of a pass grows with its batch (at 96 px the stem output is 0.6 MB per picture):
+    # a folder 4x larger must mean 4x more passes of the same size, not a 4x larger one.
+    sizes = watch_forward_passes(monkeypatch)
+    small = predict(str(run_dir), str(picture_folder(tmp_path / "small", 12)), batch_size=8)[0]
+    small_passes, sizes[:] = list(sizes), []
+    large = predict(str(run_dir), str(picture_folder(tmp_path / "large", 48)), batch_size=8)[0]
+    assert small_passes == [8, 4] and sizes == [8] * 6
+    assert len(small) == 12 and len(large) == 48
+    assert "/48 [" in capsys.readouterr().err  # a progress bar for more than one batch
+
+
+def test_predict_in_batches_matches_one_pass_over_the_folder(run_dir, tmp_path):
+    """A small folder gives exactly what the whole folder in one forward pass gave."""
+    folder = picture_folder(tmp_path / "pics", 10)
+    rows, _ = predict(str(run_dir), str(folder))
+    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(run_dir))
+    pictures = []
+    for f in sorted(folder.iterdir()):
+        with Image.open(f) as img:
+            pictures.append(to_fashion_mnist(img, "auto"))
+    x = T.to_model_input(torch.stack(pictures), data_args["image_size"], data_args["normalize"])
+    with torch.no_grad():
+        top = model(x).softmax(dim=1).topk(3, dim=1)
+    assert [r["label"] for r in rows] == [CLASSES[i] for i in top.indices[:, 0].tolist()]
+    assert [r["probability"] for r in rows] == [round(p, 4) for p in top.values[:, 0].tolist()]
+    # in batches of 3 the labels do not change
+    assert [r["label"] for r in predict(str(run_dir), str(folder), batch_size=3)[0]] == [
+        r["label"] for r in rows
+    ]
+
+
+def test_export_both_formats_verified_against_the_training_path(run_dir, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # torch.jit's deprecation, for one
+        meta = E.export(run_dir, tmp_path / "export", {}, n_verify=64)
     files = sorted(p.name for p in (tmp_path / "export").iterdir())
-    assert files == ["model.json", "model.onnx", "model.torchscript.pt"]
+    assert files == ["model.json", "model.onnx", "model.pt2"]
     assert meta["classes"] == list(CLASSES)
     assert meta["preprocessing_in_graph"] == {"image_size": 32, "normalize": True}
     assert "test/acc" in meta["checkpoint_metrics"]
+    assert set(meta["verification"]["max_abs_diff"]) == {"pt2", "onnx"}
     assert all(d <= E.TOLERANCE for d in meta["verification"]["max_abs_diff"].values())
-    # The files work on their own: uint8 28x28 in, probabilities out.
-    images = make_images(torch.arange(5) % 10, seed=9)
-    onnx_p = E.run_onnx(tmp_path / "export" / "model.onnx", images)
-    ts_p = torch.jit.load(str(tmp_path / "export" / "model.torchscript.pt"))(images)
-    assert onnx_p.shape == (5, 10) and torch.allclose(onnx_p.sum(1), torch.ones(5), atol=1e-5)
-    assert torch.allclose(onnx_p, ts_p, atol=E.TOLERANCE)
+    # The files work on their own, for any batch size: uint8 28x28 in, probabilities out, as
+    # the model saw them in training (the DataModule's transform, 28 -> 32 px, normalised).
+    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(run_dir))
+    datamodule = FashionMNISTDataModule(**data_args)
+    for n in (1, 5):
+        images = make_images(torch.arange(n) % 10, seed=9)
+        with torch.no_grad():
+            trained = model(datamodule.transform(images)).softmax(dim=1)
+        onnx_p = E.run_onnx(tmp_path / "export" / "model.onnx", images)
+        pt2_p = E.run_pt2(tmp_path / "export" / "model.pt2", images)
+        assert onnx_p.shape == pt2_p.shape == (n, 10)
+        assert torch.allclose(onnx_p.sum(1), torch.ones(n), atol=1e-5)
+        assert torch.allclose(pt2_p, trained, atol=E.TOLERANCE)
+        assert torch.allclose(onnx_p, trained, atol=E.TOLERANCE)
 
 
 def test_exported_onnx_rejects_a_mismatched_input(run_dir, tmp_path):
@@ -101,6 +169,20 @@ def test_exported_onnx_rejects_a_mismatched_input(run_dir, tmp_path):
 
 def test_export_refuses_to_write_when_outputs_disagree(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(E, "run_onnx", lambda path, images: torch.full((len(images), 10), 0.1))
-    with pytest.raises(E.ExportError, match="ONNX export disagrees with PyTorch"):
+    with pytest.raises(E.ExportError, match="ONNX export disagrees with the trained model"):
         E.export(run_dir, tmp_path / "export", {}, n_verify=16)
     assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize("size", [29, 32, 96])
+def test_tabulated_resize_is_the_training_resize_bit_for_bit(size):
+    """The exported graph's resize against torch's uint8 resize (the CPU training path), on
+    the real test images where they are installed, else on generated ones."""
+    if REAL_DATA:
+        files = FashionMNISTDataModule(download=False).raw_files()
+        images = parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:2000]
+    else:
+        images = torch.randint(0, 256, (2000, 28, 28), dtype=torch.uint8)
+    trained = F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear",
+                            antialias=True)[:, 0]  # fmt: skip
+    assert torch.equal(E.TabulatedResize(size)(images), trained)

@@ -4,6 +4,8 @@ still running."""
 import csv
 import json
 
+import matplotlib.figure
+import matplotlib.text
 import pytest
 from omegaconf import OmegaConf
 from torch.utils.tensorboard import SummaryWriter
@@ -112,3 +114,20 @@ def test_tags_are_a_column(tmp_path):
     assert "| job | tags | lr |" in md and "| 1 | lr-test cosine | 0.2 |" in md
     with (sweep / "report.csv").open() as f:
         assert [r["tags"] for r in csv.DictReader(f)] == ["baseline", "lr-test cosine"]
+
+
+def test_a_panel_with_nothing_to_draw_says_so(tmp_path, monkeypatch):
+    """A debug=fdr sweep: jobs finished, but no epoch logged and no metric to plot."""
+    for name, lr in (("0", "0.1"), ("1", "0.01")):
+        make_job(tmp_path / "sweep" / name, [f"lr={lr}"], [], {"epochs": 0})
+    texts = []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        texts.extend(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    report.main([str(tmp_path / "sweep"), "--metric", "test/acc"])
+    assert "no epochs logged yet (debug=fdr runs log none)" in texts
+    assert "no finished job has test/acc" in texts

@@ -8,11 +8,12 @@ from typing import Any
 
 import torch
 
+from fashion_resnet.cli import UserError
 from fashion_resnet.data import FashionMNISTDataModule
 from fashion_resnet.model import Classifier
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     pass
 
 
@@ -27,8 +28,12 @@ def read(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})"
         ) from e
+    if not isinstance(ckpt, dict):  # a saved tensor or list: `in` would not even work on it
+        raise CheckpointError(
+            f"{path} is not a fashion_resnet checkpoint (it holds a {type(ckpt).__name__})"
+        )
     missing = [k for k in ("state_dict", "hyper_parameters") if k not in ckpt]
-    if not isinstance(ckpt, dict) or missing:
+    if missing:
         raise CheckpointError(f"{path} is not a fashion_resnet checkpoint (missing {missing})")
     return ckpt
 

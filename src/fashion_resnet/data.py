@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fashion_resnet import transforms as T
 from fashion_resnet.batches import BatchDraw, DeviceBatches
+from fashion_resnet.cli import ConfigError, UserError
 from fashion_resnet.distributed import per_rank_batch_size
 
 CLASSES = (
@@ -36,7 +37,7 @@ MD5 = {
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"  # Debian/Ubuntu package dataset-fashion-mnist
 
 
-class DataNotFoundError(RuntimeError):
+class DataNotFoundError(UserError, RuntimeError):
     pass
 
 
@@ -149,17 +150,19 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             ("crop_padding", crop_padding, 0), ("train_subset", train_subset or 1, 1),
         ]:  # fmt: skip
             if value < low:
-                raise ValueError(f"data.{name} must be >= {low}, got {value}")
+                raise ConfigError(f"data.{name} must be >= {low}, got {value}")
         for name, p in [("hflip", hflip), ("erase", erase)]:
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"data.{name} is a probability in [0, 1], got {p}")
+                raise ConfigError(f"data.{name} is a probability in [0, 1], got {p}")
         for name, alpha in [("mixup", mixup), ("cutmix", cutmix)]:
             if alpha < 0:
-                raise ValueError(f"data.{name} is a Beta concentration >= 0 (0 = off), got {alpha}")
+                raise ConfigError(
+                    f"data.{name} is a Beta concentration >= 0 (0 = off), got {alpha}"
+                )
         if folds == 1 or folds < 0:
-            raise ValueError(f"data.folds must be 0 (no folds) or >= 2, got {folds}")
+            raise ConfigError(f"data.folds must be 0 (no folds) or >= 2, got {folds}")
         if folds and not 0 <= fold < folds:
-            raise ValueError(f"data.fold={fold} must be in 0..{folds - 1} (data.folds={folds})")
+            raise ConfigError(f"data.fold={fold} must be in 0..{folds - 1} (data.folds={folds})")
         self.save_hyperparameters()
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, Path] | None = None
@@ -185,7 +188,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         val_idx, train_idx = self._split(len(x_train))
         if hp.train_subset is not None:
             if hp.train_subset > len(train_idx):
-                raise ValueError(
+                raise ConfigError(
                     f"data.train_subset={hp.train_subset} exceeds the {len(train_idx)} training "
                     "images left after the validation split"
                 )
@@ -207,11 +210,11 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
         if hp.folds:
             if hp.folds > n:
-                raise ValueError(f"data.folds={hp.folds} exceeds the {n} training images")
+                raise ConfigError(f"data.folds={hp.folds} exceeds the {n} training images")
             parts = perm.tensor_split(hp.folds)
             return parts[hp.fold], torch.cat([p for i, p in enumerate(parts) if i != hp.fold])
         if hp.val_size >= n:
-            raise ValueError(f"data.val_size={hp.val_size} must be below the {n} training images")
+            raise ConfigError(f"data.val_size={hp.val_size} must be below the {n} training images")
         return perm[: hp.val_size], perm[hp.val_size :]
 
     def _device(self) -> torch.device:

@@ -13,12 +13,13 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import CONF_DIR, checkpoints, hydra_glue, rundirs
+from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
 from fashion_resnet.data import FashionMNISTDataModule
 from fashion_resnet.files import write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    validate.check_eval(cfg)
     start = time.time()
     model, data_hparams = checkpoints.load_model(rundirs.checkpoint_in(cfg.ckpt_path))
     # Preprocessing (image size, normalisation) as trained; where the files are and the batch
@@ -35,18 +36,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if trainer.is_global_zero:
         write_json(hydra_glue.output_dir() / "metrics.json", metrics)
+        print(console.results(hydra_glue.output_dir(), tensorboard=False), flush=True)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def run(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with cli.job():
+        evaluate(cfg)
 
 
 def main() -> None:
     hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
     hydra_glue.load_env()  # .env paths, before the configs read them
-    run()
+    console.quiet()
+    cli.run(run, "fashion-eval")
 
 
 if __name__ == "__main__":

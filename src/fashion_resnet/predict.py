@@ -10,6 +10,7 @@ Files that are not images are reported by name and skipped.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
 
-from fashion_resnet import CONF_DIR, checkpoints, hydra_glue, rundirs
+from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
 from fashion_resnet import transforms as T
+from fashion_resnet.cli import ConfigError
 from fashion_resnet.data import CLASSES
 from fashion_resnet.files import write_json
 
 INVERT_CHOICES = ("auto", "true", "false")
+MAX_LISTED = 50  # pictures listed one a line on the console; more: counts per class
 
 
 def list_images(paths: str | list[str]) -> list[Path]:
@@ -37,7 +41,7 @@ def list_images(paths: str | list[str]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            raise FileNotFoundError(f"images={str(p)!r}: no such file or folder")
+            raise ConfigError(f"images={str(p)!r}: no such file or folder")
     return out
 
 
@@ -56,33 +60,48 @@ def to_fashion_mnist(img: Image.Image, invert: str) -> torch.Tensor:
     return torch.from_numpy(np.asarray(small, dtype="uint8").copy())
 
 
-def predict(ckpt_path: str, images: str | list[str], invert: str = "auto", top_k: int = 3):
-    """Returns (rows, skipped): one dict per labelled image, and (file, reason) per skipped."""
+def predict(
+    ckpt_path: str,
+    images: str | list[str],
+    invert: str = "auto",
+    top_k: int = 3,
+    batch_size: int = 256,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """Returns (rows, skipped): one dict per labelled image, and (file, reason) per skipped.
+    Pictures are read and labelled `batch_size` at a time: memory does not grow with the folder."""
     if invert not in INVERT_CHOICES:
-        raise ValueError(f"invert={invert!r}; choose one of: {', '.join(INVERT_CHOICES)}")
+        raise ConfigError(f"invert={invert!r}; choose one of: {', '.join(INVERT_CHOICES)}")
     files = list_images(images)
     model, data_args = checkpoints.load_model(rundirs.checkpoint_in(ckpt_path))
-    batch, kept, skipped = [], [], []
-    for f in files:
-        try:
-            with Image.open(f) as img:
-                batch.append(to_fashion_mnist(img, invert))
-            kept.append(f)
-        except (UnidentifiedImageError, OSError) as e:
-            skipped.append((str(f), f"not an image ({type(e).__name__})"))
-    rows = []
-    if batch:
-        x = T.to_model_input(
-            torch.stack(batch), data_args.get("image_size", 96), data_args.get("normalize", False)
-        )
-        with torch.no_grad():
-            probs = model(x).softmax(dim=1)
-        top = probs.topk(min(top_k, len(CLASSES)), dim=1)
-        for f, p, i in zip(kept, top.values.tolist(), top.indices.tolist(), strict=True):
-            top_k_rows = [
-                {"label": CLASSES[j], "probability": round(q, 4)} for j, q in zip(i, p, strict=True)
-            ]
-            rows.append({"file": str(f), **top_k_rows[0], "top": top_k_rows})
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    size, normalize = data_args.get("image_size", 96), data_args.get("normalize", False)
+    k = min(top_k, len(CLASSES))
+    rows, skipped = [], []
+    # One bar for the whole folder; none when it fits in one batch (the usual few pictures).
+    bar = tqdm(total=len(files), unit="picture", disable=len(files) <= batch_size, leave=False)
+    for start in range(0, len(files), batch_size):
+        pictures, kept = [], []
+        for f in files[start : start + batch_size]:
+            try:
+                with Image.open(f) as img:
+                    pictures.append(to_fashion_mnist(img, invert))
+                kept.append(f)
+            except (UnidentifiedImageError, OSError) as e:
+                skipped.append((str(f), f"not an image ({type(e).__name__})"))
+        if pictures:
+            # The training transform's CPU path (uint8 resize), then the net on the device.
+            x = T.to_model_input(torch.stack(pictures), size, normalize).to(device)
+            with torch.no_grad():
+                top = model(x).softmax(dim=1).topk(k, dim=1)
+            for f, p, i in zip(kept, top.values.tolist(), top.indices.tolist(), strict=True):
+                top_k_rows = [
+                    {"label": CLASSES[j], "probability": round(q, 4)}
+                    for j, q in zip(i, p, strict=True)
+                ]
+                rows.append({"file": str(f), **top_k_rows[0], "top": top_k_rows})
+        bar.update(len(files[start : start + batch_size]))
+    bar.close()
     return rows, skipped
 
 
@@ -99,21 +118,31 @@ def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path)
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def run(cfg: DictConfig) -> None:
-    images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
-    rows, skipped = predict(cfg.ckpt_path, images, str(cfg.invert).lower(), cfg.top_k)
-    out = Path(cfg.output)
-    write(rows, skipped, out)
-    for r in rows:
-        print(f"{r['file']}: {r['label']} ({r['probability']:.3f})")
-    for f, why in skipped:
-        print(f"skipped {f}: {why}")
+    with cli.job():
+        validate.check_predict(cfg)
+        images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
+        invert = str(cfg.invert).lower()
+        rows, skipped = predict(cfg.ckpt_path, images, invert, cfg.top_k, cfg.batch_size)
+        out = Path(cfg.output)
+        write(rows, skipped, out)
+    if len(rows) + len(skipped) <= MAX_LISTED:
+        for r in rows:
+            print(f"{r['file']}: {r['label']} ({r['probability']:.3f})")
+        for f, why in skipped:
+            print(f"skipped {f}: {why}")
+    else:  # a large folder: the counts; every picture is in the files
+        counts = Counter(r["label"] for r in rows).most_common()
+        print(f"Labelled {len(rows)} pictures: " + ", ".join(f"{n} {c}" for c, n in counts))
+        if skipped:
+            print(f"Skipped {len(skipped)} files that are not images (listed in the .json)")
     print(f"Wrote {out.with_suffix('.csv')} and {out.with_suffix('.json')}")
 
 
 def main() -> None:
     hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
     hydra_glue.load_env()  # .env paths, before the configs read them
-    run()
+    console.quiet()
+    cli.run(run, "fashion-predict")
 
 
 if __name__ == "__main__":

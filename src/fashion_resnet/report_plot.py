@@ -44,6 +44,8 @@ def plot(jobs: list[Job], keys: list[str], path: Path, metric: str | None = None
     curves.grid(alpha=0.3)
     if any(j.curve for j in jobs):
         curves.legend(fontsize=7, title=", ".join(keys)[:60] or None, title_fontsize=7)
+    else:  # e.g. a debug=fdr sweep: its one batch logs no epoch
+        empty(curves, "no epochs logged yet (debug=fdr runs log none)")
     for ax, key in zip(axes[0, 1:], swept, strict=True):
         against(ax, [(j.overrides.get(key, ""), j.get(metric)) for j in done], key, metric)
     fig.tight_layout()
@@ -63,8 +65,15 @@ def against(ax, points: list[tuple[str, float | None]], key: str, metric: str) -
         if xs and min(xs) > 0 and max(xs) / min(xs) >= 10:
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
+    if not points:
+        empty(ax, f"no finished job has {metric}")
     ax.scatter(xs, [y for _, y in points])
     ax.set(xlabel=key, ylabel=metric, title=f"{metric} by {key}")
     ax.grid(alpha=0.3)
     if any(math.isnan(y) for _, y in points):
         ax.text(0.02, 0.02, "NaN values not shown", transform=ax.transAxes, fontsize=7)
+
+
+def empty(ax, why: str) -> None:
+    """Say why a panel has nothing to draw, rather than show empty axes."""
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", fontsize=9)

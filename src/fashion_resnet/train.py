@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -25,59 +24,23 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from fashion_resnet import (
     CONF_DIR,
+    cli,
     config_tree,
+    console,
     devices,
     distributed,
     gpu_slots,
     hydra_glue,
-    nets,
     provenance,
     resume,
     rundirs,
     sweep_resume,
     tracking,
+    validate,
 )
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.files import write_json
-from fashion_resnet.model import FIT_METRICS, SCHEDULE_KEYS, TEST_METRICS
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Reject values that would fail (or silently mislead) before any data or model is built."""
-    stem = cfg.model.net.get("stem", "imagenet")
-    if stem not in nets.MIN_IMAGE_SIZE:
-        raise ValueError(f"Unknown model.net.stem={stem!r}; choose one of: {', '.join(nets.STEMS)}")
-    arch = cfg.model.net.get("arch")
-    if arch not in nets.ARCHS:
-        raise ValueError(f"Unknown model.net.arch={arch!r}; choose one of: {', '.join(nets.ARCHS)}")
-    size, low = cfg.data.image_size, nets.MIN_IMAGE_SIZE[stem]
-    if size < low:
-        raise ValueError(
-            f"data.image_size={size} is too small for the {stem!r} stem: use >= {low} px "
-            "(or model.net.stem=cifar for small images)"
-        )
-    if cfg.get("ckpt_path") not in (None, "last") and not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path!r} does not exist")
-    check_metric_names(cfg)
-
-
-def check_metric_names(cfg: DictConfig) -> None:
-    """A monitored or optimised metric the model never logs would fail (or return None to a
-    sweeper) only after training: name the ones that exist instead."""
-    fit, test = FIT_METRICS, TEST_METRICS
-    wanted = {
-        "optimized_metric": (cfg.get("optimized_metric"), fit + test if cfg.get("test") else fit)
-    }
-    for name, node in (cfg.get("callbacks") or {}).items():
-        if isinstance(node, DictConfig) and node.get("monitor"):
-            wanted[f"callbacks.{name}.monitor"] = (node.monitor, fit)
-    if cfg.get("scheduler") and cfg.scheduler.get("monitor"):
-        wanted["scheduler.monitor"] = (cfg.scheduler.monitor, fit)
-    for key, (metric, valid) in wanted.items():
-        if metric and metric not in valid:
-            raise ValueError(
-                f"{key}={metric!r} is not a logged metric; choose one of: {', '.join(valid)}"
-            )
+from fashion_resnet.model import SCHEDULE_KEYS
 
 
 def build_model(cfg: DictConfig) -> pl.LightningModule:
@@ -116,7 +79,7 @@ def device_defaults(cfg: DictConfig) -> dict[str, Any]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     for message in hydra_glue.renamed_choices():
         warnings.warn(message, FutureWarning, stacklevel=1)
-    check_config(cfg)
+    validate.check_train(cfg)
     if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
         return finished
     gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
@@ -141,6 +104,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    if trainer.is_global_zero and (notice := console.cpu_notice(cfg, validate.train_images(cfg))):
+        console.say(notice)
     provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer, chosen)
 
     try:
@@ -170,12 +135,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:  # one metrics.json per run, however many ranks
         write_json(hydra_glue.output_dir() / "metrics.json", metrics)
         tracking.finish(trainer.loggers, [best_ckpt, hydra_glue.output_dir() / "metrics.json"])
+        print(console.results(hydra_glue.output_dir(), bool(cfg.get("logger"))), flush=True)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def run(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with cli.job():
+        metrics = train(cfg)
     metric = cfg.get("optimized_metric")
     return metrics.get(metric) if metric else None
 
@@ -186,7 +153,8 @@ def main() -> None:
     hydra_glue.register_resolvers()
     hydra_glue.load_env()  # .env paths, before the configs read them
     sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
-    run()
+    console.quiet()
+    cli.run(run, "fashion-train")
 
 
 if __name__ == "__main__":
