@@ -193,3 +193,11 @@ def test_full_disk_during_a_checkpoint_save(fake_data_dir, tmp_path, monkeypatch
     assert err.strip().endswith(f"fashion-train ckpt_path={run}")
     assert checkpoints.read(last)["epoch"] == 0  # still the complete epoch-0 checkpoint
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_divergence_and_a_missing_resume_are_user_errors_too():
+    diverged = guards.DivergenceError("train/loss is nan at step 3 (epoch 0, learning rate 1e+12)")
+    assert cli.user_message(diverged) == str(diverged)  # one line, exit 2: no traceback
+    with pytest.raises(SystemExit) as stop, cli.reported("fashion-train"):
+        raise cli.UserError("cannot resume x: x/checkpoints/last.ckpt does not exist")
+    assert stop.value.code == cli.USER_ERROR

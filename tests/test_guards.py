@@ -14,6 +14,7 @@ import torch
 from conftest import FULL_NET, tiny_overrides
 
 from fashion_resnet import checkpoints, files, resume, rundirs
+from fashion_resnet.cli import UserError
 from fashion_resnet.guards import AtomicCheckpointIO, DivergenceError, RngState
 from fashion_resnet.model import Classifier
 from fashion_resnet.train import train
@@ -203,7 +204,7 @@ def test_rewrite_args_last_is_the_newest_run(tmp_path):
     assert args[-1] == f"hydra.run.dir='{newest}'"
     ckpt = str(tmp_path / "x.ckpt")
     assert resume.rewrite_args([f"ckpt_path={ckpt}"]) == [f"ckpt_path={ckpt}"]  # a file: as is
-    with pytest.raises(SystemExit, match="no run with checkpoints/last.ckpt under"):
+    with pytest.raises(UserError, match="no run with checkpoints/last.ckpt under"):
         resume.rewrite_args(["ckpt_path=last", f"paths.log_dir={tmp_path / 'empty'}"])
 
 

@@ -75,9 +75,12 @@ def test_several_run_folders_need_an_output_folder(sweep, tmp_path):
     assert (tmp_path / "cmp" / "report.md").read_text().count("| sweep/") == 2
 
 
-def test_no_runs_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="No run folders"):
+def test_no_runs_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
         report.main([str(tmp_path)])
+    assert stop.value.code == 2
+    message = f"fashion-report: error: No run folders (with .hydra/) in: {tmp_path}\n"
+    assert capsys.readouterr().err == message
 
 
 def test_swept_keys_are_columns_before_a_second_job_exists(tmp_path):

@@ -13,6 +13,7 @@ import torch
 from conftest import tiny_overrides
 
 from fashion_resnet import report, resume, rundirs, sweep_resume
+from fashion_resnet.cli import UserError
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 STEPS = 10  # 5 epochs of 2 batches
@@ -98,7 +99,7 @@ def test_short_form_replays_the_saved_command_line(tmp_path):
     assert args == ["-m", "hydra/launcher=joblib", "optimizer=adam,sgd", "ckpt_path=a.ckpt",
                     "seed=2", f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
     assert resume.rewrite_args([f"ckpt_path={tmp_path}"])[:2] == ["-m", "hydra/launcher=joblib"]
-    with pytest.raises(SystemExit, match="no multirun.yaml"):
+    with pytest.raises(UserError, match="no multirun.yaml"):
         sweep_resume.rewrite_args(["-m"], tmp_path / "nothing")
 
 

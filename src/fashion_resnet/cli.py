@@ -73,6 +73,18 @@ def job() -> Iterator[None]:
             os.environ[FULL_ERROR] = "1"
 
 
+@contextmanager
+def reported(prog: str) -> Iterator[None]:
+    """Work an entry point does outside Hydra (reading its own arguments): a UserError there
+    ends as one line and exit status 2 too."""
+    try:
+        yield
+    except UserError as e:
+        if os.environ.get(FULL_ERROR) == "1":
+            raise
+        fail(prog, one_line(str(e)))
+
+
 def _restore_full_error() -> None:
     if _state["user_full_error"] is None:
         os.environ.pop(FULL_ERROR, None)

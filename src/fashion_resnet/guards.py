@@ -23,8 +23,9 @@ from fashion_resnet.cli import UserError
 from fashion_resnet.files import atomic_write
 
 
-class DivergenceError(FloatingPointError):
-    pass
+class DivergenceError(UserError, FloatingPointError):
+    """Training diverged: the message names the step window, the learning rate and the last good
+    checkpoint, which is all a user needs (lower the learning rate, resume): one line, exit 2."""
 
 
 @rank_zero_only

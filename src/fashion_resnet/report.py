@@ -19,7 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fashion_resnet import report_plot
+from fashion_resnet import cli, report_plot
+from fashion_resnet.cli import UserError
 from fashion_resnet.hydra_glue import override_values, swept_keys
 
 METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
@@ -52,7 +53,7 @@ def find_job_folders(folders: list[Path]) -> list[Path]:
         subs = [p for p in folder.iterdir() if (p / ".hydra").is_dir()] if folder.is_dir() else []
         found += sorted(subs, key=job_order)
     if not found:
-        raise SystemExit(f"No run folders (with .hydra/) in: {', '.join(map(str, folders))}")
+        raise UserError(f"No run folders (with .hydra/) in: {', '.join(map(str, folders))}")
     return found
 
 
@@ -201,6 +202,11 @@ def mean_std(xs: list[float | None]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with cli.reported("fashion-report"):
+        return report(argv)
+
+
+def report(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fashion-report", description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="a sweep folder, or run folders")
     parser.add_argument("--out", type=Path, help="where to write (default: the one folder given)")

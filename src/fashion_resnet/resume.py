@@ -16,6 +16,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from fashion_resnet import checkpoints, sweep_resume
+from fashion_resnet.cli import UserError
 from fashion_resnet.hydra_glue import override_values, parse_overrides
 from fashion_resnet.rundirs import LAST, newest_run, runs_dir
 
@@ -40,12 +41,12 @@ def rewrite_args(args: list[str]) -> list[str]:
     else:
         return args  # a checkpoint file (or a missing path: check_config reports it)
     if multirun:
-        raise SystemExit(
+        raise UserError(
             "resume one run at a time (drop -m/--multirun), or a whole sweep: "
             "fashion-train -m ckpt_path=<sweep folder>"
         )
     if not (run / LAST).is_file():
-        raise SystemExit(
+        raise UserError(
             f"cannot resume {run}: {run / LAST} does not exist (is it a run folder? runs are "
             f"under {folder})"
         )

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fashion_resnet.cli import UserError
+
 LAST = Path("checkpoints") / "last.ckpt"
 
 
@@ -44,7 +46,7 @@ def newest_run(folder: Path) -> Path:
     """The newest run under `folder` that has a last.ckpt."""
     runs = sorted(p.parent.parent for p in folder.glob(f"*/{LAST}"))
     if not runs:
-        raise SystemExit(f"ckpt_path=last: no run with {LAST} under {folder}")
+        raise UserError(f"ckpt_path=last: no run with {LAST} under {folder}")
     return runs[-1]  # folder names start with the date and time: the last sorts newest
 
 

@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from fashion_resnet.cli import UserError
 from fashion_resnet.hydra_glue import overrides, parse_overrides
 from fashion_resnet.rundirs import LAST
 
@@ -81,7 +82,7 @@ def rewrite_args(args: list[str], sweep: Path) -> list[str]:
     the new overrides (they win), and `hydra.sweep.dir=<sweep>`."""
     saved = sweep / SAVED
     if not saved.is_file():
-        raise SystemExit(
+        raise UserError(
             f"cannot resume the sweep {sweep}: no {SAVED} in it (is it a sweep folder? sweeps "
             "are under logs/train/multiruns)"
         )

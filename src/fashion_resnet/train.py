@@ -152,7 +152,8 @@ def main() -> None:
     # that decides hydra.run.dir, so it has to happen before Hydra composes.
     hydra_glue.register_resolvers()
     hydra_glue.load_env()  # .env paths, before the configs read them
-    sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
+    with cli.reported("fashion-train"):
+        sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
     console.quiet()
     cli.run(run, "fashion-train")
 
