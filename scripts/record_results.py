@@ -39,9 +39,10 @@ def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]
     train = [py, "-m", "fashion_resnet.train"]
     smoke_run = f"{work}/smoke/train/runs/smoke"
     if name == "smoke":
-        cmd = [*train, "experiment=smoke", f"paths.log_dir={work}/smoke", f"hydra.run.dir={smoke_run}"]
-        return [(cmd, {"metrics.json": f"{smoke_run}/metrics.json", "run.json": f"{smoke_run}/run.json",
-                       "overrides.yaml": f"{smoke_run}/.hydra/overrides.yaml"})]  # fmt: skip
+        cmd = [*train, "experiment=smoke", f"paths.log_dir={work}/smoke",
+               f"hydra.run.dir={smoke_run}"]  # fmt: skip
+        files = {f: f"{smoke_run}/{f}" for f in ("metrics.json", "run.json")}
+        return [(cmd, files | {"overrides.yaml": f"{smoke_run}/.hydra/overrides.yaml"})]
     if name == "predict_export":  # relative picture paths, as in the README
         return [
             ([py, str(ROOT / "scripts" / "demo_pictures.py"), "demo/"], {}),
@@ -137,7 +138,7 @@ def record(name: str, work: Path, py: str) -> None:
         "name": name,
         "date": started.isoformat(timespec="seconds"),
         "commit": git("rev-parse", "HEAD").strip() or None,
-        "tracked_files_modified": bool(git("status", "--porcelain", "--untracked-files=no").strip()),
+        "tracked_files_modified": bool(git("status", "--porcelain", "-uno").strip()),
         "hardware": hardware(),
         "python": platform.python_version(),
         "load_1min": load.summary(),
