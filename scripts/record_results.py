@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 NAMES = ("smoke", "predict_export", "demo_sweep", "bench_cpu")
 DEFAULT = ("smoke", "predict_export", "demo_sweep")
+TEXT = {".json", ".yaml", ".csv", ".md", ".txt"}
 
 
 def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]]]:
@@ -124,13 +125,16 @@ def record(name: str, work: Path, py: str) -> None:
             out = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
             wall = round(time.perf_counter() - t0, 1)
             log = staged / f"{len(commands)}.stdout.txt"
-            log.write_text(out.stdout)
+            log.write_text(out.stdout.replace(str(work), "<scratch>"))
             if out.returncode != 0:
                 raise SystemExit(f"{name}: {' '.join(cmd)} failed ({out.returncode}):\n"
                                  f"{out.stderr[-3000:]}")  # fmt: skip
             for dest, src in files.items():
                 (staged / dest).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, staged / dest)
+                if (staged / dest).suffix in TEXT:  # no machine-specific paths in the record
+                    text = (staged / dest).read_text().replace(str(work), "<scratch>")
+                    (staged / dest).write_text(text)
             commands.append({"command": " ".join(cmd).replace(str(work), "<scratch>"),
                              "wall_s": wall, "stdout": log.name})  # fmt: skip
             print(f"{name}: {wall} s  {commands[-1]['command']}", file=sys.stderr, flush=True)

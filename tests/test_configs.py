@@ -7,6 +7,7 @@ import torch
 from conftest import CONF_DIR
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from pytorch_lightning.strategies import StrategyRegistry
 
 from fashion_resnet import validate
 from fashion_resnet.cli import ConfigError
@@ -16,10 +17,6 @@ from fashion_resnet.validate import check_train as check_config
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
-
-
-def cpu(cfg_overrides):
-    return [*cfg_overrides, "trainer.accelerator=cpu"]
 
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "debug"]
@@ -52,22 +49,52 @@ def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, o
     assert type(opt).__name__.lower() == optimizer
 
 
-@pytest.mark.parametrize("group", ["data", "trainer", "logger", "callbacks"])
+@pytest.mark.parametrize("group", ["data", "logger", "callbacks"])
 def test_other_groups_instantiate(compose_cfg, group, tmp_path, monkeypatch):
     for option in options(group):
-        cfg = compose_cfg("train", cpu([f"{group}={option}", f"paths.log_dir={tmp_path}"]))
+        cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
         for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
             monkeypatch.setenv(key, str(value))
         node = cfg[group]
-        if group == "trainer":
-            # devices=-1 (trainer=ddp: all GPUs) means nothing on a CPU
-            node = {**node, "accelerator": "cpu", "devices": max(node.devices, 1)}
-        objs = (
-            [instantiate(v) for v in node.values()]
-            if group in ("logger", "callbacks")
-            else [instantiate(node)]
-        )
+        objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
         assert all(o is not None for o in objs)
+
+
+def accelerator(option: str) -> str:
+    """A trainer file's accelerator: its own, else the one of the file it extends."""
+    node = OmegaConf.load(Path(CONF_DIR) / "trainer" / f"{option}.yaml")
+    if "accelerator" in node:
+        return node.accelerator
+    return next(accelerator(d) for d in node.get("defaults", []) if d != "_self_")
+
+
+def trainer_option(option: str):
+    """GPU configs (accelerator gpu) are instantiated as written where CUDA is, and skipped
+    elsewhere; the others run everywhere (`auto` is the CPU here)."""
+    if accelerator(option) != "gpu":
+        return option
+    no_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    return pytest.param(option, marks=[pytest.mark.gpu, no_cuda])
+
+
+@pytest.mark.parametrize("option", [trainer_option(o) for o in options("trainer")])
+def test_trainer_configs_instantiate_as_written(compose_cfg, option):
+    cfg = compose_cfg("train", [f"trainer={option}"])
+    trainer = instantiate(cfg.trainer)
+    node = cfg.trainer
+    want = {"cpu": "CPUAccelerator", "gpu": "CUDAAccelerator"}.get(node.accelerator)
+    if want:  # `auto` picks what the machine has
+        assert type(trainer.accelerator).__name__ == want
+    if node.get("strategy"):  # e.g. ddp_spawn: DDPStrategy(start_method="spawn")
+        entry = StrategyRegistry[node.strategy]
+        assert isinstance(trainer.strategy, entry["strategy"])
+        for key, value in entry["init_params"].items():
+            assert getattr(trainer.strategy, f"_{key}") == value
+    if node.devices != -1:
+        assert trainer.num_devices == node.devices
+    assert trainer.precision == (node.get("precision") or "32-true")
+    assert trainer.max_epochs == node.max_epochs
+    assert type(trainer.strategy.checkpoint_io).__name__ == "AtomicCheckpointIO"
 
 
 def test_defaults_are_the_reference_recipe(compose_cfg):

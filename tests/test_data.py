@@ -3,7 +3,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import REAL_DATA, make_images, write_fake_fashion_mnist
+import torch.nn.functional as F
+from conftest import PROJECT_DATA, REAL_DATA, has_raw_files, make_images, write_fake_fashion_mnist
 
 from fashion_resnet import transforms as T
 from fashion_resnet.data import (
@@ -156,13 +157,26 @@ def test_hflip_flips_about_half_of_the_batch():
     assert torch.equal(T.random_hflip(x, 1.0), x.flip(-1))
 
 
-def test_random_crop_is_a_shifted_window():
-    x = torch.arange(1, 26.0).view(1, 1, 5, 5).repeat(50, 1, 1, 1)
-    out = T.random_crop(x, 2)
+def test_random_crop_is_a_shift_of_at_most_padding_px():
+    """Each output is its input shifted by (sy, sx), |sy|, |sx| <= padding, zero-filled; the
+    shifts vary over the batch (an identity, a transpose or a larger shift fails)."""
+    p, h, w = 2, 5, 7  # not square: a transpose cannot pass
+    x = torch.arange(1.0, h * w + 1).view(1, 1, h, w).repeat(300, 1, 1, 1)
+    torch.manual_seed(0)
+    out = T.random_crop(x, p)
     assert out.shape == x.shape
-    for o in out:  # every output is the input shifted by at most 2 px with zero fill
-        nz = o[o > 0]
-        assert set(nz.tolist()) <= set(range(1, 26))
+    padded = F.pad(x[0], (p,) * 4)
+    shifted = {
+        (sy, sx): padded[:, p + sy : p + sy + h, p + sx : p + sx + w]
+        for sy in range(-p, p + 1)
+        for sx in range(-p, p + 1)
+    }
+    seen = set()
+    for o in out:
+        match = [s for s, ref in shifted.items() if torch.equal(o, ref)]
+        assert match, f"not a shift of at most {p} px:\n{o}"
+        seen.add(match[0])
+    assert len(seen) == (2 * p + 1) ** 2  # 300 draws reach all 25 shifts
 
 
 def test_random_erase_area_within_scale():
@@ -187,17 +201,27 @@ def test_batched_resize_matches_pil_pipeline_on_generated_images():
         assert diff.mean() < 1e-3
 
 
-@pytest.mark.skipif(not REAL_DATA, reason=f"real FashionMNIST not installed in {SYSTEM_DIR}")
+NO_REAL_DATA = f"real FashionMNIST neither in {PROJECT_DATA}/FashionMNIST/raw nor in {SYSTEM_DIR}"
+
+
+def test_real_data_tests_look_in_the_project_data_folder_too(tmp_path):
+    raw = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw")
+    assert has_raw_files(raw)
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert not has_raw_files(raw)
+
+
+@pytest.mark.skipif(not REAL_DATA, reason=NO_REAL_DATA)
 def test_batched_resize_matches_pil_pipeline_on_real_images():
-    files = find_raw_files("/nonexistent", SYSTEM_DIR, download=False)
+    files = find_raw_files(PROJECT_DATA, SYSTEM_DIR, download=False)
     images = parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:1000]
     diff = (T.to_model_input(images, 96, False) - _pil_reference(images, 96)).abs()
     assert diff.mean() < 1e-3
 
 
-@pytest.mark.skipif(not REAL_DATA, reason=f"real FashionMNIST not installed in {SYSTEM_DIR}")
-def test_real_data_verifies_and_normalisation_constants_match(tmp_path):
-    m = FashionMNISTDataModule(data_dir=str(tmp_path), download=False)
+@pytest.mark.skipif(not REAL_DATA, reason=NO_REAL_DATA)
+def test_real_data_verifies_and_normalisation_constants_match():
+    m = FashionMNISTDataModule(data_dir=str(PROJECT_DATA), download=False)
     m.prepare_data()
     m.setup()
     assert len(m.train_set) == 55000 and len(m.val_set) == 5000 and len(m.test_set) == 10000

@@ -156,6 +156,15 @@ def test_bad_checkpoint_fails_before_training(compose_cfg, tmp_path, write, matc
         train(cfg)  # raised before the (missing) data is looked for
 
 
+@pytest.mark.parametrize("content", [torch.zeros(3), [torch.zeros(2)], {"w": torch.zeros(2)}])
+def test_a_pt_file_that_is_no_checkpoint_is_named(tmp_path, content):
+    """A saved tensor once raised torch's RuntimeError from `"state_dict" in tensor`."""
+    path = tmp_path / "weights.pt"
+    torch.save(content, path)
+    with pytest.raises(checkpoints.CheckpointError, match="is not a fashion_resnet checkpoint"):
+        checkpoints.read(path)
+
+
 def test_truncated_checkpoint_is_reported(tmp_path):
     path = tmp_path / "t.ckpt"
     save_fake_checkpoint(path)

@@ -1,20 +1,14 @@
-"""The switchable speed work: compiled nets keep their checkpoints, the CPU resize is PIL's,
-the benchmark's variant names parse. Nothing here is timed (scripts/bench.py measures)."""
+"""The switchable speed work: compiled nets keep their checkpoints and train, the CPU resize is
+PIL's. Nothing here is timed (scripts/bench.py measures)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 import torch
+import torch.nn.functional as F
 from conftest import NET, make_images
 
 from fashion_resnet import transforms as T
 from fashion_resnet.model import Classifier
-
-BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
 def _pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -37,6 +31,23 @@ def test_compile_keeps_state_dict_keys():
     eager.load_state_dict(compiled.state_dict())
 
 
+def test_compiled_net_trains_like_the_eager_one():
+    """A forward and a backward through the compiled graph: same loss, same gradients."""
+    torch.manual_seed(0)
+    eager = Classifier({"arch": "resnet18", "stem": "cifar"})
+    compiled = Classifier({"arch": "resnet18", "stem": "cifar"}, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    x, y = torch.randn(4, 1, 16, 16), torch.tensor([0, 3, 5, 9])
+    grads = []
+    for model in (eager, compiled):
+        loss = F.cross_entropy(model.train()(x), y)
+        loss.backward()
+        grads.append((loss.detach(), model.net.stem[0].weight.grad.clone()))
+    assert compiled.net._compiled_call_impl is not None
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-4)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-4, rtol=1e-3)
+
+
 def test_uint8_cpu_resize_is_bit_exact_with_pil():
     images = make_images(torch.arange(64) % 10, seed=5)
     out = T.to_model_input(images, 96, normalize=False)
@@ -49,27 +60,3 @@ def test_float_resize_path_stays_close_to_pil():
     images = make_images(torch.arange(64) % 10, seed=6)
     out = T.to_model_input(images.float(), 96, normalize=False)
     assert (out - _pil_resize(images, 96)).abs().mean() < 1e-3
-
-
-def test_bench_rejects_unknown_variant():
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--variants", "fp32,fp8"], capture_output=True, text=True
-    )
-    assert out.returncode != 0
-    assert "fp8" in out.stderr and "compile" in out.stderr
-
-
-@pytest.mark.parametrize(
-    "variant,expected",
-    [
-        ("fp32", {"precision": "32-true", "channels_last": False, "compile": False}),
-        ("bf16+cl+compile", {"precision": "bf16-mixed", "channels_last": True, "compile": True}),
-    ],
-)
-def test_bench_variant_parsing(variant, expected):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    assert bench.parse_variant(variant) == expected

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REAL_DATA, tiny_overrides
+from conftest import PROJECT_DATA, REAL_DATA, tiny_overrides
 from omegaconf import open_dict
 
 from fashion_resnet.eval import evaluate
@@ -90,7 +90,7 @@ def test_real_data_trains_a_few_steps(compose_cfg, tmp_path):
         "data.image_size=28", "data.batch_size=64", "trainer.accelerator=cpu",
         "trainer.max_epochs=1", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=2",
         "+trainer.limit_test_batches=2", "callbacks.progress_bar=null",
-        f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}/data",
+        f"paths.log_dir={tmp_path}", f"paths.data_dir={PROJECT_DATA}",
     ]  # fmt: skip
     metrics = train(compose_cfg("train", over))
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))

@@ -1,0 +1,115 @@
+"""The benchmark scripts run and compute what they say; nothing here is timed (bench.py is)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def script(name: str):
+    """Import scripts/<name>.py as bench.py does (its folder on sys.path, as when it runs)."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True)
+
+
+def test_bench_dry_run_runs_every_contender_and_keeps_every_step(fake_data_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run(str(SCRIPTS / "bench.py"), "--dry-run", "--data-dir", str(fake_data_dir),
+               "--no-verify", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    training = result["runs"]["training"]
+    assert set(training) == {"ref", "plain:fp32", "bare:fp32", "shipped:fp32"}
+    for runs in [*training.values(), *result["runs"]["pipeline"].values()]:
+        assert len(runs) == 1 and len(runs[0]["step_ms"]) == 2  # 2 timed steps, all kept
+        assert all(ms > 0 for ms in runs[0]["step_ms"])
+    assert "fashion-train as shipped (fp32)" in done.stdout and "bare Trainer.fit" in done.stdout
+    assert set(result["summary"]["lightning_cost"]) == {"bare", "shipped"}
+    assert "load" in result["environment"] and result["load_1min"]["start"] >= 0
+
+
+def test_shipped_contender_composes_what_fashion_train_runs(compose_cfg, tmp_path):
+    """Every default callback, the logger and the checkpoint IO plugin stay in; only sizes,
+    step limits, paths and the clock are added."""
+    trials = script("bench_trials")
+    args = trials.Namespace(device="cpu", warmup=1, steps=2, image_size=96, batch_size=16,
+                            data_dir="data", no_verify=False, profile_dir=None)  # fmt: skip
+    shipped = compose_cfg("train", trials.shipped_overrides(args, "cl", tmp_path))
+    default = compose_cfg("train")
+    assert set(shipped.callbacks) == {*default.callbacks, "bench_clock"}
+    for name, node in default.callbacks.items():
+        assert shipped.callbacks[name] == node, name
+    assert shipped.logger == default.logger
+    assert shipped.trainer.plugins == default.trainer.plugins
+    assert shipped.trainer.limit_train_batches == 3 and shipped.model.channels_last is True
+    assert (shipped.data.image_size, shipped.data.batch_size) == (96, 16)
+
+
+def test_lightning_cost_is_taken_per_round():
+    report = script("bench_report")
+
+    def runs(*ms: float) -> list[dict]:  # batch 10: images/s from ms/step
+        return [{"batch_size": 10, "images_per_s": 10_000 / m} for m in ms]
+
+    # Round 2 is twice as slow for everyone (load): per round the cost is 10% both times.
+    train = {"plain:fp32": runs(100, 200), "shipped:fp32": runs(110, 220)}
+    cost = report.per_round(train, "shipped:fp32", "plain:fp32", relative=True)
+    assert cost == pytest.approx({"median": 0.1, "min": 0.1, "max": 0.1})
+    diff = report.per_round(train, "shipped:fp32", "plain:fp32", relative=False)
+    assert diff == pytest.approx({"median": 15, "min": 10, "max": 20})
+    assert report.fmt({"median": 0.1, "min": 0.05, "max": 0.2}, "+.0%") == "+10% [+5%, +20%]"
+
+
+def test_bench_rejects_unknown_variant_naming_the_valid_parts():
+    done = run(str(SCRIPTS / "bench.py"), "--variants", "fp32,fp8")
+    assert done.returncode == 2
+    assert "fp8" in done.stderr and "fp32|bf16|cl|compile" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "variant,expected",
+    [
+        ("fp32", {"precision": "32-true", "channels_last": False, "compile": False}),
+        ("bf16+cl+compile", {"precision": "bf16-mixed", "channels_last": True, "compile": True}),
+    ],
+)
+def test_bench_variant_parsing(variant, expected):
+    assert script("bench_trials").parse_variant(variant) == expected
+
+
+def test_bench_help_states_the_defaults_it_uses():
+    """--help once said batch 32 on CPU while the default was 16."""
+    bench = script("bench")
+    args = bench.parse_args([])
+    assert (args.batch_size, args.steps, args.image_size) == (16, 3, 96)
+    help_text = run(str(SCRIPTS / "bench.py"), "--help").stdout
+    assert f"({args.batch_size} on CPU)" in help_text and "(96)" in help_text
+    assert bench.parse_args(["--device", "cuda"]).batch_size == 256
+
+
+def test_reference_loop_alone_trains_and_tests(fake_data_dir, tmp_path):
+    out = tmp_path / "ref.json"
+    done = run(str(SCRIPTS / "reference_loop.py"), "--epochs", "1", "--max-steps", "2",
+               "--image-size", "28", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+               "--data-dir", str(fake_data_dir), "--no-verify", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (epoch,) = json.loads(out.read_text())["epochs"]
+    assert 0 <= epoch["test_acc"] <= 1 and epoch["train_loss"] > 0
+    assert "epoch 1: loss" in done.stdout
