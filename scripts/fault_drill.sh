@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # The README's "When things go wrong" commands, run for real: a SIGTERM and a resume, then each
 # bad input, printing the exit code and the last line of each message. Tiny runs (debug=limit,
-# 28 px); uses the real FashionMNIST when installed. Usage: scripts/fault_drill.sh [LOG_DIR]
+# 28 px); uses the real FashionMNIST when installed.
+#   scripts/fault_drill.sh [LOG_DIR]
+#   PY=python WAIT_S=600 scripts/fault_drill.sh     # another interpreter; longer first-checkpoint wait
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=${1:-$(mktemp -d)}
-TRAIN=(python -m fashion_resnet.train debug=limit data.image_size=28 trainer.accelerator=cpu
+mkdir -p "$LOG"
+PY=${PY:-.venv/bin/python}
+WAIT_S=${WAIT_S:-300}   # the first run's first checkpoint: a few seconds alone, more under load
+TRAIN=("$PY" -m fashion_resnet.train debug=limit data.image_size=28 trainer.accelerator=cpu
        callbacks.progress_bar=null callbacks.model_summary=null "paths.log_dir=$LOG")
 show() { echo "== $1 -> exit $2"; grep -E "$3" "$LOG/out.txt" | tail -n 3; }
 
 echo "### SIGTERM during training, then resume the run folder"
 "${TRAIN[@]}" trainer.max_epochs=4 >"$LOG/out.txt" 2>&1 &
 pid=$!
-until ls "$LOG"/train/runs/*/checkpoints/last.ckpt >/dev/null 2>&1; do sleep 0.2; done
+deadline=$((SECONDS + WAIT_S))
+until ls "$LOG"/train/runs/*/checkpoints/last.ckpt >/dev/null 2>&1; do
+  if ! kill -0 $pid 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+    kill -TERM $pid 2>/dev/null; wait $pid
+    echo "no checkpoint from the training run within ${WAIT_S} s (it exited or hung); its output:"
+    tail -n 20 "$LOG/out.txt"
+    exit 1
+  fi
+  sleep 0.2
+done
 kill -TERM $pid; wait $pid; rc=$?
 show "SIGTERM" $rc "Stopped|Saved|Resume with"
 run=$(ls -d "$LOG"/train/runs/*/)
 run=${run%/}
-python -m fashion_resnet.train ckpt_path="$run" >"$LOG/out.txt" 2>&1
+"$PY" -m fashion_resnet.train ckpt_path="$run" >"$LOG/out.txt" 2>&1
 show "fashion-train ckpt_path=$run" $? "Restored all states|max_epochs"
-python -c "import json,sys; m=json.load(open(sys.argv[1])); print('global_step', m['global_step'], 'epochs', m['epochs'])" "$run/metrics.json"
+"$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print('global_step', m['global_step'], 'epochs', m['epochs'])" "$run/metrics.json"
 echo "run folders: $(ls "$LOG"/train/runs | wc -l)"
 
 echo "### bad inputs"

@@ -7,6 +7,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +236,17 @@ def test_truncated_and_altered_dataset_files_are_named(tmp_path):
     gz.write_bytes(gzip.compress(bytes(altered)))
     with pytest.raises(DataNotFoundError, match=f"{gz} has MD5 .*, expected {md5[gz.name[:-3]]}"):
         find_raw_files(tmp_path, system_dir=None, download=False, md5=md5)
+
+
+@pytest.mark.parametrize("body", ["exec sleep 60", "exit 3"])  # hangs; dies at once
+def test_fault_drill_gives_up_when_no_checkpoint_comes(tmp_path, body):
+    """It waited forever for a checkpoint, with whatever `python` was on PATH."""
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\n{body}\n")
+    fake.chmod(0o755)
+    drill = Path(__file__).resolve().parents[1] / "scripts" / "fault_drill.sh"
+    env = {**os.environ, "PY": str(fake), "WAIT_S": "2"}
+    out = subprocess.run([str(drill), str(tmp_path / "log")], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 1
+    assert "no checkpoint from the training run within 2 s" in out.stdout

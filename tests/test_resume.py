@@ -22,7 +22,7 @@ def cli(*args: str) -> list[str]:
 def deterministic(fake_data_dir, out_dir):
     return [
         *tiny_overrides(fake_data_dir, out_dir), "trainer.max_epochs=2",
-        "+trainer.deterministic=true", "trainer.limit_train_batches=2",
+        "trainer.deterministic=true", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
         "callbacks.model_summary=null",
     ]  # fmt: skip

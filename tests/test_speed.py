@@ -31,8 +31,17 @@ def test_compile_keeps_state_dict_keys():
     eager.load_state_dict(compiled.state_dict())
 
 
-def test_compiled_net_trains_like_the_eager_one():
-    """A forward and a backward through the compiled graph: same loss, same gradients."""
+def test_compiled_net_trains_like_the_eager_one(monkeypatch):
+    """A forward and a backward through the compiled graph: same loss, same gradients.
+    Dynamo captures the graphs and AOTAutograd builds the backward as with the default
+    backend; aot_eager then runs them with eager kernels (inductor's C++ code generation
+    takes minutes on 2 CPU cores: that part is torch's, not ours)."""
+    compile_ = torch.nn.Module.compile
+
+    def compile_aot_eager(self, **kw):
+        return compile_(self, **{"backend": "aot_eager", **kw})
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_aot_eager)
     torch.manual_seed(0)
     eager = Classifier({"arch": "resnet18", "stem": "cifar"})
     compiled = Classifier({"arch": "resnet18", "stem": "cifar"}, compile=True)
@@ -44,8 +53,9 @@ def test_compiled_net_trains_like_the_eager_one():
         loss.backward()
         grads.append((loss.detach(), model.net.stem[0].weight.grad.clone()))
     assert compiled.net._compiled_call_impl is not None
-    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-4)
-    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-4, rtol=1e-3)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it did compile
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-4)
 
 
 def test_uint8_cpu_resize_is_bit_exact_with_pil():

@@ -178,5 +178,7 @@ def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
     params = hydra_glue.hparams(compose_cfg("train", ["~scheduler"]))
     assert params["scheduler"] is None
     # precision stays null in the composed config; train.py fills it in for the device
-    assert params["trainer"] == {"max_epochs": 10, "precision": None}
+    trainer = {"max_epochs": 10, "precision": None, "accumulate_grad_batches": 1,
+               "gradient_clip_val": None}  # fmt: skip
+    assert params["trainer"] == trainer
     assert "data_dir" not in params["data"] and params["data"]["image_size"] == 96

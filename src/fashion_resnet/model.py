@@ -23,7 +23,8 @@ from fashion_resnet import nets
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
-# The names Classifier logs: a contract that callbacks, sweeps and reports refer to (DESIGN.md).
+# The names Classifier logs: a contract that callbacks, sweeps and reports refer to (README.md,
+# "Logged metric names"; tests/test_train.py checks that they are logged).
 FIT_METRICS = ("train/loss", "train/loss_step", "train/acc", "val/loss", "val/acc", "val/acc_best")
 TEST_METRICS = ("test/loss", "test/acc")
 # Keys of a scheduler config (conf/scheduler/) that are Classifier arguments, not the torch
