@@ -62,8 +62,11 @@ def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]
         return [(["env", f"PY={py}", f"SWEEP={sweep}", str(ROOT / "scripts" / "demo_sweep.sh")],
                  files)]  # fmt: skip
     if name == "bench_cpu":
+        # One torch thread per process: on a 2-core machine that other jobs load, two threads
+        # wait on each other and a step takes several times longer (docs/RESULTS.md).
         out = f"{work}/bench.json"
-        return [([py, str(ROOT / "scripts" / "bench.py"), "--out", out], {"bench.json": out})]
+        cmd = [py, str(ROOT / "scripts" / "bench.py"), "--cores", "1", "--out", out]
+        return [(cmd, {"bench.json": out})]
     raise SystemExit(f"unknown record {name!r}; choose from: {', '.join(NAMES)}")
 
 
@@ -119,6 +122,9 @@ def record(name: str, work: Path, py: str) -> None:
     staged.mkdir(parents=True)
     commands = []
     started = datetime.now(timezone.utc)
+    # The code that runs: read before, since the checkout may change while it runs.
+    commit = git("rev-parse", "HEAD").strip() or None
+    modified = bool(git("status", "--porcelain", "-uno").strip())
     with LoadSampler() as load:
         for cmd, files in steps:
             t0 = time.perf_counter()
@@ -141,8 +147,8 @@ def record(name: str, work: Path, py: str) -> None:
     meta = {
         "name": name,
         "date": started.isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "HEAD").strip() or None,
-        "tracked_files_modified": bool(git("status", "--porcelain", "-uno").strip()),
+        "commit": commit,
+        "tracked_files_modified": modified,
         "hardware": hardware(),
         "python": platform.python_version(),
         "load_1min": load.summary(),
