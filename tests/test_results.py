@@ -1,0 +1,88 @@
+"""Every figure the README quotes comes from a record in docs/results/, and says what it says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+README = (ROOT / "README.md").read_text()
+RECORDS = sorted(p.parent.name for p in RESULTS.glob("*/record.json"))
+
+
+@pytest.mark.parametrize("name", RECORDS)
+def test_each_record_says_what_produced_it(name):
+    record = json.loads((RESULTS / name / "record.json").read_text())
+    for key in ("date", "commit", "hardware", "commands", "files", "load_1min"):
+        assert record.get(key), (name, key)
+    assert all(c["command"] and c["wall_s"] >= 0 for c in record["commands"])
+    for f in record["files"]:
+        assert (RESULTS / name / f).is_file(), (name, f)
+
+
+def _quoted(pattern: str) -> str:
+    match = re.search(pattern, README)
+    assert match, f"README lacks {pattern!r}"
+    return match[1]
+
+
+def _same(written: str, measured: float) -> bool:
+    """`written` is `measured` rounded to the digits written."""
+    digits = len(written.split(".")[1]) if "." in written else 0
+    return float(written) == round(measured, digits)
+
+
+def test_readme_smoke_figures_equal_their_record():
+    metrics = json.loads((RESULTS / "smoke" / "metrics.json").read_text())
+    record = json.loads((RESULTS / "smoke" / "record.json").read_text())
+    figures = {
+        r"\*\*test/acc ([\d.]+)\*\*": metrics["test/acc"],
+        r"\(test/loss ([\d.]+),": metrics["test/loss"],
+        r"val/acc_best ([\d.]+)\)": metrics["val/acc_best"],
+        r"took ([\d.]+) s in all": record["commands"][0]["wall_s"],
+        r"\(([\d.]+) s for the run itself": metrics["elapsed_s"],
+        r"24,000 images at ([\d.]+) images/s": metrics["perf/train_images_per_s"],
+    }
+    for pattern, measured in figures.items():
+        written = _quoted(pattern)
+        assert _same(written, measured), f"README {pattern}: {written}, record: {measured}"
+    load = record["load_1min"]
+    assert _quoted(r"1-minute load ([\d.]+)[-–]") == str(round(load["min"], 1))
+
+
+def test_readme_predict_and_export_outputs_are_the_recorded_ones():
+    predict = (RESULTS / "predict_export" / "1.stdout.txt").read_text()
+    block = README.split("On the smoke run's checkpoint", 1)[1].split("```", 2)[1]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines and all(line in predict for line in lines)
+    csv = (RESULTS / "predict_export" / "predictions.csv").read_text()
+    block = README.split("`predictions.csv`:", 1)[1].split("```", 2)[1]
+    assert all(line in csv for line in block.splitlines() if line.strip())
+    export = (RESULTS / "predict_export" / "2.stdout.txt").read_text()
+    assert _quoted(r"`(verified on \d+ test images, max \|dp\| [\d.e+-]+)`") in export
+
+
+def test_readme_demo_sweep_table_is_the_recorded_report():
+    report = (RESULTS / "demo_sweep" / "report.md").read_text()
+    rows = [line for line in README.splitlines() if re.match(r"\| \d \| 0\.00\d+ \|", line)]
+    assert len(rows) == 3 and all(row in report for row in rows)
+
+
+def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_results.py"),
+                          "--dry-run", "smoke", "predict_export", "demo_sweep", "bench_cpu"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for name in ("smoke", "predict_export", "demo_sweep", "bench_cpu"):
+        assert f"[{name}]" in out.stdout and str(RESULTS / name) in out.stdout
+    assert "experiment=smoke" in out.stdout and "demo_sweep.sh" in out.stdout
+    script = str(ROOT / "scripts" / "record_results.py")
+    bad = subprocess.run([sys.executable, script, "--dry-run", "predict_export"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "record smoke in the same call" in bad.stderr
