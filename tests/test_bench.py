@@ -117,3 +117,13 @@ def test_reference_loop_alone_trains_and_tests(fake_data_dir, tmp_path):
     (epoch,) = json.loads(out.read_text())["epochs"]
     assert 0 <= epoch["test_acc"] <= 1 and epoch["train_loss"] > 0
     assert "epoch 1: loss" in done.stdout
+
+
+def test_the_flags_gpu_check_passes_still_parse():
+    text = (SCRIPTS / "gpu_check.sh").read_text()
+    line = text[text.index("scripts/bench.py --device cuda") :].split("\n\n")[0]
+    assert "--full --variants fp32,bf16+cl" in line and '--out "$OUT/bench.json"' in line
+    args = script("bench").parse_args(["--device", "cuda", "--full", "--variants", "fp32,bf16+cl",
+                                       "--data-dir", "data", "--out", "b.json"])  # fmt: skip
+    assert (args.batch_size, args.steps, args.warmup) == (256, 50, 10)
+    assert args.variants == "fp32,bf16+cl" and args.out == "b.json"
