@@ -82,20 +82,24 @@ def interleaved(args: argparse.Namespace, names: list[str], **sizes) -> dict[str
     return runs
 
 
-def environment(args: argparse.Namespace, loads: list[float]) -> str:
+def commit() -> str:
+    """The checkout's commit, read when the run starts (the checkout may change while it runs)."""
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def environment(args: argparse.Namespace, loads: list[float], code: str) -> str:
     import torch
 
     if args.device == "cuda":
         hw = torch.cuda.get_device_name()
     else:
         hw = f"{os.cpu_count()}-core CPU ({args.cores} used)"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"  # fmt: skip
     # Other work on the machine skews CPU figures (torch threads on busy cores wait on each
     # other): the 1-minute load average at the start and end says how busy it was.
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{day}, {hw}, load {loads[0]:.1f} at start, {loads[-1]:.1f} at end, "
-            f"torch {torch.__version__}, commit {commit}")  # fmt: skip
+            f"torch {torch.__version__}, commit {code}")  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not torch.cuda.is_available():
             raise SystemExit("--device cuda: no CUDA device visible to torch on this machine")
-    start, loads = time.time(), [os.getloadavg()[0]]
+    start, loads, code = time.time(), [os.getloadavg()[0]], commit()
     variants = args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         args.ref_root = reference_root(Path(tmp), args.data_dir, verify=not args.no_verify)
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
              "batch_size": args.batch_size, "pipeline_batch_size": args.pipeline_batch_size,
              **{f"tiny_{k}": v for k, v in TINY.items()}}  # fmt: skip
     text, summary = report(sizes, pipe, train, tiny)
-    env = environment(args, loads)
+    env = environment(args, loads, code)
     print(f"{env}; {args.repeats} interleaved runs per contender, {args.steps} timed steps each "
           f"after {args.warmup} warm-up\n\n{text}")  # fmt: skip
     out = Path(args.out or f"logs/bench/{args.device}.json")

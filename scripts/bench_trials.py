@@ -51,15 +51,14 @@ def parse_variant(variant: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- measuring
 def _children(pid: int) -> list[int]:
+    """Child processes, from the kernel's per-thread lists: a scan of every /proc entry took
+    tens of ms on a busy machine, every 0.25 s, inside the timed steps."""
     kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: ppid
-                kids.append(int(entry))
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:  # the thread ended
+            continue
     return kids
 
 
