@@ -234,9 +234,10 @@ def run_shipped(args: Namespace, variant: str) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
-    from fashion_resnet import CONF_DIR
+    from fashion_resnet import CONF_DIR, hydra_glue
     from fashion_resnet.train import train
 
+    hydra_glue.register_resolvers()  # as the entry point does before Hydra composes
     with tempfile.TemporaryDirectory() as tmp:
         GlobalHydra.instance().clear()
         with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
