@@ -86,3 +86,9 @@ def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     bad = subprocess.run([sys.executable, script, "--dry-run", "predict_export"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "record smoke in the same call" in bad.stderr
+
+
+def test_readme_benchmark_tables_are_the_recorded_run():
+    bench = json.loads((RESULTS / "bench_cpu" / "bench.json").read_text())
+    assert bench["table"] in README
+    assert bench["table"] in (ROOT / "docs" / "RESULTS.md").read_text()
