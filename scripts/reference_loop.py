@@ -29,7 +29,7 @@ import torchvision
 from torch import nn, optim
 
 from fashion_resnet import nets
-from fashion_resnet.data import find_raw_files, read_idx_bytes
+from fashion_resnet.raw_files import find_raw_files, read_idx_bytes
 
 
 def reference_root(tmp: Path, data_dir: str, verify: bool = True) -> Path:

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
 from fashion_resnet import CONF_DIR, hydra_glue
-from fashion_resnet.data import MD5, SYSTEM_DIR
+from fashion_resnet.raw_files import MD5, SYSTEM_DIR
 
 # Where the DataModule looks first (data.data_dir's default, from the repo root); the system copy
 # comes next. Real-data tests pass PROJECT_DATA as data_dir and find either.

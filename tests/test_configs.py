@@ -14,7 +14,7 @@ from pytorch_lightning.strategies import StrategyRegistry
 from fashion_resnet import validate
 from fashion_resnet.cli import ConfigError
 from fashion_resnet.train import build_model
-from fashion_resnet.validate import check_train as check_config
+from fashion_resnet.validate import check_train
 
 
 def options(group: str) -> list[str]:
@@ -33,9 +33,9 @@ def test_every_option_composes(compose_cfg, group, option, monkeypatch):
     cfg = compose_cfg("train", [f"{group}={option}"])
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="needs a CUDA GPU"):
-            check_config(cfg)
+            check_train(cfg)
     else:
-        check_config(cfg)
+        check_train(cfg)
 
 
 @pytest.mark.parametrize("option", options("model"))
@@ -149,7 +149,7 @@ def test_targets_use_pytorch_lightning_not_lightning(compose_cfg):
 )
 def test_bad_values_fail_before_training(compose_cfg, overrides, match):
     with pytest.raises((ValueError, FileNotFoundError), match=match):
-        check_config(compose_cfg("train", overrides))
+        check_train(compose_cfg("train", overrides))
 
 
 NOT_LOGGED = "is not a logged metric; choose one of: train/loss, train/loss_step, "
@@ -166,7 +166,7 @@ NOT_LOGGED = "is not a logged metric; choose one of: train/loss, train/loss_step
 )
 def test_unknown_metric_names_fail_naming_the_logged_ones(compose_cfg, overrides, match):
     with pytest.raises(ValueError, match=match):
-        check_config(compose_cfg("train", overrides))
+        check_train(compose_cfg("train", overrides))
 
 
 def test_optuna_search_maximises_validation_accuracy(compose_cfg):
@@ -187,7 +187,7 @@ def test_degradation_sweeps_plain_and_residual_at_two_depths(compose_cfg):
         for residual in ("true", "false"):
             job = compose_cfg("train", ["experiment=degradation", f"model={model}",
                                         f"model.net.residual={residual}"])  # fmt: skip
-            check_config(job)
+            check_train(job)
             assert job.trainer.max_epochs == cfg.trainer.max_epochs
 
 

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from conftest import PROJECT_DATA, REAL_DATA, has_raw_files, make_images, write_fake_fashion_mnist
 
 from fashion_resnet import transforms as T
-from fashion_resnet.data import (
+from fashion_resnet.data import FashionMNISTDataModule
+from fashion_resnet.raw_files import (
     MD5,
     SYSTEM_DIR,
     DataNotFoundError,
-    FashionMNISTDataModule,
     find_raw_files,
     parse_idx,
     read_idx_bytes,

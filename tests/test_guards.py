@@ -222,7 +222,7 @@ def test_rewrite_args_last_is_the_newest_run(tmp_path):
 def test_truncated_and_altered_dataset_files_are_named(tmp_path):
     from conftest import write_fake_fashion_mnist
 
-    from fashion_resnet.data import MD5, DataNotFoundError, find_raw_files, read_idx_bytes
+    from fashion_resnet.raw_files import MD5, DataNotFoundError, find_raw_files, read_idx_bytes
 
     raw = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", 20, 10)
     md5 = {n: hashlib.md5(read_idx_bytes(raw / f"{n}.gz")).hexdigest() for n in MD5}

@@ -14,8 +14,9 @@ from fashion_resnet import export as E
 from fashion_resnet import transforms as T
 from fashion_resnet.checkpoints import CheckpointError
 from fashion_resnet.cli import ConfigError
-from fashion_resnet.data import CLASSES, FashionMNISTDataModule, parse_idx, read_idx_bytes
+from fashion_resnet.data import CLASSES, FashionMNISTDataModule
 from fashion_resnet.predict import predict, to_fashion_mnist, write
+from fashion_resnet.raw_files import parse_idx, read_idx_bytes
 from fashion_resnet.train import train
 
 

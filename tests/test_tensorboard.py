@@ -15,9 +15,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fashion_resnet import hydra_glue
-from fashion_resnet.callbacks import ValidationFigures, flatten
+from fashion_resnet.callbacks import flatten
 from fashion_resnet.data import CLASSES
 from fashion_resnet.train import train
+from fashion_resnet.views import ValidationFigures
 
 EPOCHS, STEPS_PER_EPOCH = 2, 3  # tiny_overrides: limit_train_batches=3
 EPOCH_TAGS = [

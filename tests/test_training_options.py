@@ -12,7 +12,8 @@ from test_model import NET, fit, loader
 
 from fashion_resnet import checkpoints
 from fashion_resnet.model import Classifier
-from fashion_resnet.train import build_model, check_config, train
+from fashion_resnet.train import build_model, train
+from fashion_resnet.validate import check_train
 
 SGD = functools.partial(torch.optim.SGD, lr=0.1)
 STEP = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1)
@@ -48,12 +49,12 @@ def test_default_config_has_no_new_option(compose_cfg):
 
 def test_plateau_config_passes_its_monitor(compose_cfg):
     cfg = compose_cfg("train", ["scheduler=plateau", "trainer.accelerator=cpu"])
-    check_config(cfg)
+    check_train(cfg)
     model = build_model(cfg)
     assert model.hparams.scheduler_monitor == "val/acc"
     cfg = compose_cfg("train", ["scheduler=plateau", "scheduler.monitor=val/accuracy"])
     with pytest.raises(ValueError, match="scheduler.monitor='val/accuracy' is not a logged"):
-        check_config(cfg)
+        check_train(cfg)
 
 
 def test_plateau_cuts_the_lr_when_the_metric_stalls(tmp_path):

@@ -24,8 +24,9 @@ from torch.nn import functional as F
 
 from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
 from fashion_resnet import transforms as T
-from fashion_resnet.data import CLASSES, FashionMNISTDataModule, parse_idx, read_idx_bytes
+from fashion_resnet.data import CLASSES, FashionMNISTDataModule
 from fashion_resnet.files import write_json
+from fashion_resnet.raw_files import parse_idx, read_idx_bytes
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between training path and an export
 MAX_BATCH = 65_536  # the exported batch dimension is dynamic up to this many images

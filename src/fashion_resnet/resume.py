@@ -39,7 +39,7 @@ def rewrite_args(args: list[str]) -> list[str]:
     elif Path(value).is_dir():
         run = Path(value)
     else:
-        return args  # a checkpoint file (or a missing path: check_config reports it)
+        return args  # a checkpoint file (or a missing path: validate reports it)
     if multirun:
         raise UserError(
             "resume one run at a time (drop -m/--multirun), or a whole sweep: "

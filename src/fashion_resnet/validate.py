@@ -14,7 +14,7 @@ from fashion_resnet import nets
 from fashion_resnet.cli import ConfigError
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
-# FashionMNIST's sizes, fixed by the published files (data.MD5): known without loading them.
+# FashionMNIST's sizes, fixed by the published files (raw_files.MD5): known without loading them.
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 _ABSENT = object()
 
