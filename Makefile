@@ -36,8 +36,11 @@ train: data
 eval: install
 	$(PY) -m fashion_resnet.eval $(ARGS)
 
+# The suite in TEST_WORKERS processes (pytest-xdist), one BLAS/OpenMP thread each so that the
+# workers do not fight over the cores: TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests scripts
