@@ -15,7 +15,7 @@ import torch
 from conftest import tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 
-from fashion_resnet import checkpoints, cli, export, guards, predict, train, validate
+from fashion_resnet import checkpoints, cli, divergence, export, guards, predict, train, validate
 from fashion_resnet import eval as eval_
 
 
@@ -196,7 +196,9 @@ def test_full_disk_during_a_checkpoint_save(fake_data_dir, tmp_path, monkeypatch
 
 
 def test_divergence_and_a_missing_resume_are_user_errors_too():
-    diverged = guards.DivergenceError("train/loss is nan at step 3 (epoch 0, learning rate 1e+12)")
+    diverged = divergence.DivergenceError(
+        "train/loss is nan at step 3 (epoch 0, learning rate 1e+12)"
+    )
     assert cli.user_message(diverged) == str(diverged)  # one line, exit 2: no traceback
     with pytest.raises(SystemExit) as stop, cli.reported("fashion-train"):
         raise cli.UserError("cannot resume x: x/checkpoints/last.ckpt does not exist")

@@ -17,7 +17,8 @@ from conftest import FULL_NET, tiny_overrides
 
 from fashion_resnet import checkpoints, files, resume, rundirs
 from fashion_resnet.cli import UserError
-from fashion_resnet.guards import AtomicCheckpointIO, DivergenceError, RngState
+from fashion_resnet.divergence import DivergenceError
+from fashion_resnet.guards import AtomicCheckpointIO, RngState
 from fashion_resnet.model import Classifier
 from fashion_resnet.train import train
 

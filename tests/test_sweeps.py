@@ -81,7 +81,7 @@ def test_optuna_search_reports_a_best_value_and_resumes_from_sqlite(fake_data_di
 
 
 def test_optuna_survives_a_failed_trial_and_the_report_names_it(fake_data_dir, tmp_path):
-    # Seed 0 of the random sampler draws 'tiny' (fails validate.check_train at once), then 'imagenet'.
+    # Seed 0 of the random sampler draws 'tiny' (fails the config check at once), then 'imagenet'.
     # (The grid sampler would be deterministic, but it raises when its last trial fails.)
     sweep, proc = multirun(
         fake_data_dir, tmp_path, "sweep", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random",

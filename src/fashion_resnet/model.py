@@ -71,7 +71,7 @@ class Classifier(pl.LightningModule):
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
         # nan_strategy="disable": the default NaN check reads a tensor as a Python bool on every
-        # update, a host sync per step; a non-finite loss is guards.DivergenceGuard's business.
+        # update, a host sync per step; a non-finite loss is divergence.DivergenceGuard's business.
         self.train_loss, self.val_loss, self.test_loss = (
             MeanMetric(nan_strategy="disable") for _ in range(3)
         )
