@@ -244,3 +244,15 @@ def test_every_top_level_key_is_read_by_its_entry_point(compose_cfg, entry):
         if key in ("hydra", "paths", "task_name"):  # read by Hydra (run folder, interpolations)
             continue
         assert re.search(rf"cfg(\.{key}\b|\.get\(\"{key}\"|\[\"{key}\"\])", source), key
+
+
+def test_the_deprecated_name_is_one_line_at_start(compose_cfg, capsys):
+    from fashion_resnet.cli import ConfigError
+    from fashion_resnet.train import train
+
+    with pytest.raises(ConfigError):  # stops before any data: the warning comes first
+        train(compose_cfg("train", ["experiment=seed", "data.batch_size=0"]))
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "fashion-train: warning: experiment=seed is deprecated and will be removed in the next "
+        "release: use experiment=reference"
+    )

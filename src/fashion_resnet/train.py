@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-import warnings
 from typing import Any
 
 import hydra
@@ -77,8 +76,8 @@ def device_defaults(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    for message in hydra_glue.renamed_choices():
-        warnings.warn(message, FutureWarning, stacklevel=1)
+    for message in hydra_glue.renamed_choices():  # one line each, not a warning's source dump
+        console.say(f"fashion-train: warning: {message}")
     validate.check_train(cfg)
     if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
         return finished
