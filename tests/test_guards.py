@@ -251,3 +251,16 @@ def test_fault_drill_gives_up_when_no_checkpoint_comes(tmp_path, body):
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 1
     assert "no checkpoint from the training run within 2 s" in out.stdout
+
+
+def test_divergence_check_runs_once_per_step_reached_under_gradient_accumulation():
+    from types import SimpleNamespace
+
+    from fashion_resnet.divergence import DivergenceGuard
+
+    guard, checked = DivergenceGuard(every_n_steps=2), []
+    guard.check = lambda trainer: (checked.append(trainer.global_step),
+                                   setattr(guard, "last_check", trainer.global_step))  # fmt: skip
+    for step in (0, 0, 1, 1, 2, 2, 3, 3, 4, 4):  # accumulate_grad_batches=2
+        guard.on_train_batch_end(SimpleNamespace(global_step=step), None, None, None, 0)
+    assert checked == [2, 4]  # not at step 0 (nothing stepped), not twice at a step

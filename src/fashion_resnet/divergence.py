@@ -56,8 +56,10 @@ class DivergenceGuard(pl.Callback):
         self.bad_loss = torch.where(new, loss.detach().float(), self.bad_loss)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        every = self.every_n_steps or trainer.log_every_n_steps
-        if every and trainer.global_step % every == 0:
+        every, step = self.every_n_steps or trainer.log_every_n_steps, trainer.global_step
+        # step != last_check: with gradient accumulation the step stays put for several batches
+        # (and is 0 before the first optimizer step): one sync per step reached, not per batch.
+        if every and step % every == 0 and step != self.last_check:
             self.check(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
