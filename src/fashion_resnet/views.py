@@ -27,8 +27,10 @@ class AtFirstBatch(pl.Callback):
     done = False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self.done:
+            return
         writer = tensorboard(trainer)
-        if not self.done and writer is not None:
+        if writer is not None:
             self.done = True
             self.write(writer, trainer, pl_module, batch)
 
@@ -153,8 +155,10 @@ class Histograms(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         last = batch_idx + 1 == trainer.num_training_batches
+        if not last or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
         writer = tensorboard(trainer)
-        if not last or (trainer.current_epoch + 1) % self.every_n_epochs or writer is None:
+        if writer is None:
             return
         for name, p in pl_module.named_parameters():
             writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step(trainer))
