@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,11 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from fashion_resnet import cli
+from fashion_resnet import cli, console
 from fashion_resnet.cli import UserError
 from fashion_resnet.files import atomic_write
 
-
-@rank_zero_only
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # not logging: must show whatever the log level
+say = rank_zero_only(console.say)  # not logging: must show whatever the log level
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
