@@ -77,16 +77,19 @@ def random_erase(
     ew = (area / aspect).sqrt().round().clamp(1, w).long()
     top = (torch.rand(b, device=dev) * (h - eh + 1)).long()
     left = (torch.rand(b, device=dev) * (w - ew + 1)).long()
-    rows = torch.arange(h, device=dev).view(1, h, 1)
-    cols = torch.arange(w, device=dev).view(1, 1, w)
-    inside = (
-        (rows >= top.view(b, 1, 1))
-        & (rows < (top + eh).view(b, 1, 1))
-        & (cols >= left.view(b, 1, 1))
-        & (cols < (left + ew).view(b, 1, 1))
-    )
+    inside = box_mask(top, top + eh, left, left + ew, h, w)
     erase = inside & (torch.rand(b, 1, 1, device=dev) < p)  # (B, H, W)
     return x.masked_fill(erase.unsqueeze(1), value)
+
+
+def box_mask(
+    top: torch.Tensor, bottom: torch.Tensor, left: torch.Tensor, right: torch.Tensor, h: int, w: int
+) -> torch.Tensor:
+    """(B,) int edges, bottom and right exclusive -> bool (B, H, W), True inside each box."""
+    rows = torch.arange(h, device=top.device).view(1, h, 1)
+    cols = torch.arange(w, device=top.device).view(1, 1, w)
+    top, bottom, left, right = (t.view(-1, 1, 1) for t in (top, bottom, left, right))
+    return (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
 
 
 def mix(
@@ -118,10 +121,7 @@ def mix(
     cy, cx = torch.rand(b, device=dev) * h, torch.rand(b, device=dev) * w
     top, bottom = (cy - cut * h / 2).clamp(0, h), (cy + cut * h / 2).clamp(0, h)
     left, right = (cx - cut * w / 2).clamp(0, w), (cx + cut * w / 2).clamp(0, w)
-    top, bottom, left, right = (t.round().long().view(b, 1, 1) for t in (top, bottom, left, right))
-    rows = torch.arange(h, device=dev).view(1, h, 1)
-    cols = torch.arange(w, device=dev).view(1, 1, w)
-    box = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)  # (B, H, W)
+    box = box_mask(*(t.round().long() for t in (top, bottom, left, right)), h, w)
     lam_cut = 1 - box.flatten(1).float().mean(dim=1)
 
     p_cut = 0.5 if (mixup and cutmix) else float(bool(cutmix))
