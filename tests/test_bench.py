@@ -13,11 +13,11 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def script(name: str):
-    """Import scripts/<name>.py as bench.py does (its folder on sys.path, as when it runs)."""
+def script(filename: str):
+    """Import scripts/<filename> as bench.py does (its folder on sys.path, as when it runs)."""
     sys.path.insert(0, str(SCRIPTS))
     try:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(Path(filename).stem, SCRIPTS / filename)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
@@ -48,7 +48,7 @@ def test_bench_dry_run_runs_every_contender_and_keeps_every_step(fake_data_dir, 
 def test_shipped_contender_composes_what_fashion_train_runs(compose_cfg, tmp_path):
     """Every default callback, the logger and the checkpoint IO plugin stay in; only sizes,
     step limits, paths and the clock are added."""
-    trials = script("bench_trials")
+    trials = script("bench_trials.py")
     args = trials.Namespace(device="cpu", warmup=1, steps=2, image_size=96, batch_size=16,
                             data_dir="data", no_verify=False, profile_dir=None)  # fmt: skip
     shipped = compose_cfg("train", trials.shipped_overrides(args, "cl", tmp_path))
@@ -63,7 +63,7 @@ def test_shipped_contender_composes_what_fashion_train_runs(compose_cfg, tmp_pat
 
 
 def test_lightning_cost_is_taken_per_round():
-    report = script("bench_report")
+    report = script("bench_report.py")
 
     def runs(*ms: float) -> list[dict]:  # batch 10: images/s from ms/step
         return [{"batch_size": 10, "images_per_s": 10_000 / m} for m in ms]
@@ -77,9 +77,30 @@ def test_lightning_cost_is_taken_per_round():
     assert report.fmt({"median": 0.1, "min": 0.05, "max": 0.2}, "+.0%") == "+10% [+5%, +20%]"
 
 
+def test_report_gives_a_row_per_contender_and_ratios_of_medians():
+    """bench_report.report on two rounds of made-up figures (the dry run has one round)."""
+    report = script("bench_report.py")
+
+    def runs(*ips: float, mib: float = 100) -> list[dict]:
+        return [{"batch_size": 10, "images_per_s": i, "peak_mib": mib} for i in ips]
+
+    cfg = {"image_size": 96, "batch_size": 10, "pipeline_batch_size": 64, "tiny_image_size": 28,
+           "tiny_batch_size": 4, "device": "cpu", "variants": ["fp32"]}  # fmt: skip
+    pipe = {"pipe_ref": runs(100, 300), "pipe_ours": runs(500, 700)}
+    train = {"ref": runs(10, 30), "plain:fp32": runs(40, 60), "bare:fp32": runs(40, 60),
+             "shipped:fp32": runs(35, 45, mib=50)}  # fmt: skip
+    text, summary = report.report(cfg, pipe, train, tiny=train)
+    assert summary["pipeline_ratio"] == pytest.approx(600 / 200)
+    assert summary["training_ratio"] == {"fp32": pytest.approx(40 / 20)}
+    assert summary["peak_mib_ratio"] == {"fp32": pytest.approx(0.5)}
+    assert all(f"| {report.label(name)} |" in text for name in train)
+    assert "| fashion-train as shipped (fp32) | 40.0 [35.0, 45.0] |" in text
+    assert "median [min, max] of 2 runs" in text and "peak PSS MiB" in text
+
+
 def test_bench_rejects_unknown_variant_naming_the_valid_parts(capsys):
     with pytest.raises(SystemExit) as done:
-        script("bench").parse_args(["--variants", "fp32,fp8"])
+        script("bench.py").parse_args(["--variants", "fp32,fp8"])
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert "fp8" in err and "fp32|bf16|cl|compile" in err
@@ -93,12 +114,12 @@ def test_bench_rejects_unknown_variant_naming_the_valid_parts(capsys):
     ],
 )
 def test_bench_variant_parsing(variant, expected):
-    assert script("bench_trials").parse_variant(variant) == expected
+    assert script("bench_trials.py").parse_variant(variant) == expected
 
 
 def test_bench_help_states_the_defaults_it_uses(capsys):
     """--help once said batch 32 on CPU while the default was 16."""
-    bench = script("bench")
+    bench = script("bench.py")
     args = bench.parse_args([])
     assert (args.batch_size, args.steps, args.image_size) == (16, 3, 96)
     assert bench.parse_args(["--device", "cuda"]).batch_size == 256
@@ -123,7 +144,7 @@ def test_the_flags_gpu_check_passes_still_parse():
     text = (SCRIPTS / "gpu_check.sh").read_text()
     line = text[text.index("scripts/bench.py --device cuda") :].split("\n\n")[0]
     assert "--full --variants fp32,bf16+cl" in line and '--out "$OUT/bench.json"' in line
-    args = script("bench").parse_args(["--device", "cuda", "--full", "--variants", "fp32,bf16+cl",
-                                       "--data-dir", "data", "--out", "b.json"])  # fmt: skip
+    flags = ["--device", "cuda", "--full", "--variants", "fp32,bf16+cl", "--data-dir", "data"]
+    args = script("bench.py").parse_args([*flags, "--out", "b.json"])
     assert (args.batch_size, args.steps, args.warmup) == (256, 50, 10)
     assert args.variants == "fp32,bf16+cl" and args.out == "b.json"

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT_DATA, REAL_DATA
+from PIL import Image
+
+from fashion_resnet.raw_files import SYSTEM_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -64,6 +69,30 @@ def test_readme_predict_outputs_are_the_recorded_ones():
     csv = (RESULTS / "predict_export" / "predictions.csv").read_text()
     block = README.split("`predictions.csv`:", 1)[1].split("```", 2)[1]
     assert all(line in csv for line in block.splitlines() if line.strip())
+
+
+NO_REAL_DATA = f"real FashionMNIST in neither {PROJECT_DATA}/FashionMNIST/raw nor {SYSTEM_DIR}"
+
+
+@pytest.mark.skipif(not REAL_DATA, reason=NO_REAL_DATA)
+def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, monkeypatch, capsys):
+    """scripts/demo_pictures.py makes the pictures of the README's predict example from the
+    first real test images: the same files and true classes as the record. Run in this process
+    (as `python scripts/demo_pictures.py DIR` from the repo root) to spare a torch import."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["demo_pictures.py", str(tmp_path / "demo")])
+    runpy.run_path(str(ROOT / "scripts" / "demo_pictures.py"), run_name="__main__")
+    recorded = (RESULTS / "predict_export" / "0.stdout.txt").read_text()
+    assert capsys.readouterr().out.replace(f"{tmp_path}/", "") == recorded
+    expected = {"grey_28px.png": ("L", (28, 28)), "colour_224x180.jpg": ("RGB", (224, 180)),
+                "white_background_300px.png": ("L", (300, 300)),
+                "rgba_96px.png": ("RGBA", (96, 96))}  # fmt: skip
+    for name, (mode, size) in expected.items():
+        with Image.open(tmp_path / "demo" / name) as picture:
+            assert (picture.mode, picture.size) == (mode, size), name
+            if name.startswith("white"):  # a dark item on white: the corners are white
+                assert picture.getpixel((0, 0)) == 255
+    assert (tmp_path / "demo" / "notes.txt").read_text() == "not a picture\n"
 
 
 def test_readme_demo_sweep_table_is_the_recorded_report():
