@@ -93,6 +93,37 @@ def test_devices_beyond_the_cpu_cores(no_data, monkeypatch, capsys):
     check_one_line(status, err, "trainer.devices=3: this machine has 2 CPU cores")
 
 
+@pytest.mark.parametrize(
+    ("check", "value", "expected"),
+    [
+        (lambda c: validate.integer(c, "k", low=1), 0, "k=0: expected an integer >= 1"),
+        (lambda c: validate.integer(c, "k", low=1), True, "k=True: expected an integer >= 1"),
+        (lambda c: validate.integer(c, "k", low=0, high=9, unit="px"), 10,
+         "k=10: expected an integer in [0, 9] (px)"),
+        (lambda c: validate.number(c, "k", low=0.0, high=1.0), 1.5,
+         "k=1.5: expected a number in [0, 1]"),
+        (lambda c: validate.number(c, "k", above=0.0, optional=True), float("nan"),
+         "k=nan: expected a number > 0 or null"),
+    ],
+)  # fmt: skip
+def test_bounded_values_name_the_bounds(check, value, expected):
+    from omegaconf import OmegaConf
+
+    with pytest.raises(cli.ConfigError) as raised:
+        check(OmegaConf.create({"k": value}))
+    assert str(raised.value) == expected
+
+
+def test_bounded_values_pass_through_or_are_absent():
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"k": 3, "x": 0.5, "n": None})
+    assert validate.integer(cfg, "k", low=1, high=3) == 3
+    assert validate.number(cfg, "x", low=0.0, high=1.0) == 0.5
+    assert validate.integer(cfg, "n", low=1, optional=True) is None
+    assert validate.integer(cfg, "absent", low=1) is None
+
+
 @pytest.mark.parametrize("kind", ["missing", "text", "tensor"])
 @pytest.mark.parametrize("entry", [eval_, export, predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,

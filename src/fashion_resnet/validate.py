@@ -172,15 +172,8 @@ def integer(
     optional: bool = False,
 ) -> int | None:
     value = _get(cfg, key)
-    if value is _ABSENT or (optional and value is None):
-        return None
     ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        unit = f" ({unit})" if unit else ""
-        null = " or null" if optional else ""
-        raise ConfigError(f"{key}={value!r}: expected {allowed}{unit}{null}")
-    return value
+    return _bounded(key, value, "an integer", ok, low, high, None, unit, optional)
 
 
 def number(
@@ -193,22 +186,36 @@ def number(
     optional: bool = False,
 ) -> float | None:
     value = _get(cfg, key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN
+    return _bounded(key, value, "a number", ok, low, high, above, unit, optional)
+
+
+def _bounded(
+    key: str,
+    value: Any,
+    kind: str,
+    of_kind: bool,
+    low: float | None,
+    high: float | None,
+    above: float | None,
+    unit: str,
+    optional: bool,
+) -> Any:
+    """integer's and number's shared part: the value when within the bounds; None when absent,
+    or null and optional; else a ConfigError naming the value, the bounds and the unit."""
     if value is _ABSENT or (optional and value is None):
         return None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN
-    if ok:
-        ok = (low is None or value >= low) and (high is None or value <= high)
-        ok = ok and (above is None or value > above)
-    if not ok:
-        bounds = [
-            f"> {above:g}" if above is not None else "",
-            f">= {low:g}" if low is not None else "",
-            f"<= {high:g}" if high is not None else "",
-        ]
-        unit = f" ({unit})" if unit else ""
-        bounds = " and ".join(b for b in bounds if b)
-        raise ConfigError(f"{key}={value!r}: expected a number {bounds}{unit}")
-    return value
+    above_low = of_kind and (low is None or value >= low) and (above is None or value > above)
+    if above_low and (high is None or value <= high):
+        return value
+    if low is not None and high is not None:
+        bounds = f"in [{low:g}, {high:g}]"
+    else:
+        ops = ((">", above), (">=", low), ("<=", high))
+        bounds = " and ".join(f"{op} {bound:g}" for op, bound in ops if bound is not None)
+    unit = f" ({unit})" if unit else ""
+    null = " or null" if optional else ""
+    raise ConfigError(f"{key}={value!r}: expected {kind} {bounds}{unit}{null}")
 
 
 def boolean(cfg: DictConfig, key: str) -> None:
