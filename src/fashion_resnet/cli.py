@@ -112,8 +112,8 @@ def user_message(e: BaseException) -> str | None:
         return f"{key} is required: add {key}=<value> to the command"
     if isinstance(e, InstantiationException):
         cause = e.__cause__
-        if cause is not None and user_message(cause) is not None:
-            return user_message(cause)
+        if cause is not None and (message := user_message(cause)) is not None:
+            return message
         text = str(e)
         misspelt = isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause)
         return one_line(text) if misspelt or text.startswith("Error locating target") else None
