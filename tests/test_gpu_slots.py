@@ -31,6 +31,15 @@ def test_visible_gpus():
         gpu_slots.visible_gpus({"FASHION_RESNET_GPUS": "two"})
 
 
+def test_parallel_jobs_counts_cpus_as_joblib_does():
+    import joblib
+
+    assert gpu_slots.parallel_jobs(3) == 3
+    assert gpu_slots.parallel_jobs(-1) == joblib.cpu_count()
+    assert gpu_slots.parallel_jobs(-2) == max(1, joblib.cpu_count() - 1)
+    assert gpu_slots.parallel_jobs(-10_000) == 1
+
+
 def test_more_parallel_jobs_than_gpus_is_refused(compose_cfg, monkeypatch):
     monkeypatch.setenv("FASHION_RESNET_GPUS", "2")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

@@ -64,8 +64,11 @@ def take_free_slot(folder: Path, n: int) -> tuple[int, IO] | None:
 
 
 def parallel_jobs(n_jobs: int) -> int:
-    """joblib's n_jobs as a count of processes (-1: one per CPU, -2: all but one, ...)."""
-    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    """joblib's n_jobs as a count of processes (-1: one per CPU, -2: all but one, ...), with
+    the CPUs counted as joblib counts them (the cores this process may use, cgroup limits)."""
+    import joblib  # installed with the joblib launcher, the only caller
+
+    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
 
 
 def assign(cfg: DictConfig) -> str | None:
