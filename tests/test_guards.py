@@ -207,6 +207,13 @@ def test_rewrite_args_resumes_a_run_folder_with_its_own_overrides(tmp_path):
     ]  # fmt: skip
 
 
+def test_rewrite_args_keeps_flags_in_place_and_ignores_deletions(tmp_path):
+    run = make_run(tmp_path / "r", ["seed=1"])
+    assert resume.rewrite_args(["~ckpt_path", "seed=2"]) == ["~ckpt_path", "seed=2"]
+    args = resume.rewrite_args([f"ckpt_path={run}", "--resolve", "seed=2"])
+    assert args[:2] == ["--resolve", "seed=2"]  # the saved seed=1 is replaced by the new seed=2
+
+
 def test_rewrite_args_last_is_the_newest_run(tmp_path):
     runs_dir = tmp_path / "train" / "runs"
     make_run(runs_dir / "2026-01-01_00-00-00_000001", [])

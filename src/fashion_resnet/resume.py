@@ -17,16 +17,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from fashion_resnet import checkpoints, sweep_resume
 from fashion_resnet.cli import UserError
-from fashion_resnet.hydra_glue import override_values, parse_overrides
+from fashion_resnet.hydra_glue import override_text, parse_overrides
 from fashion_resnet.rundirs import LAST, newest_run, runs_dir
 
 
 def rewrite_args(args: list[str]) -> list[str]:
     """Command-line arguments (sys.argv[1:]) with a run-folder resume expanded; others as given."""
     try:
-        given = override_values(args)
+        parsed = parse_overrides(args)  # once: every look-up below reads these
     except OverrideParseException:
         return args  # not overrides: Hydra reports it
+    given = {o.key_or_group: override_text(o) for o in parsed if not o.is_delete()}
     value, run_dir = given.get("ckpt_path"), given.get("hydra.run.dir")
     if value is None or value == "null":
         return args
@@ -52,11 +53,11 @@ def rewrite_args(args: list[str]) -> list[str]:
         )
     saved = run / ".hydra" / "overrides.yaml"
     old = [str(o) for o in OmegaConf.load(saved)] if saved.is_file() else []
-    new_keys = {o.key_or_group for o in parse_overrides(args)}
+    new_keys = {o.key_or_group for o in parsed}
     kept = [o.input_line for o in parse_overrides(old)
             if o.key_or_group not in new_keys | {"ckpt_path"}]  # fmt: skip
-    args = [a for a in args if a.startswith("-") or
-            parse_overrides([a])[0].key_or_group not in ("ckpt_path", "hydra.run.dir")]  # fmt: skip
+    replaced = {o.input_line for o in parsed if o.key_or_group in ("ckpt_path", "hydra.run.dir")}
+    args = [a for a in args if a not in replaced]
     return [*kept, *args, f"ckpt_path='{run / LAST}'", f"hydra.run.dir='{run}'"]
 
 
