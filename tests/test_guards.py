@@ -271,3 +271,9 @@ def test_divergence_check_runs_once_per_step_reached_under_gradient_accumulation
     for step in (0, 0, 1, 1, 2, 2, 3, 3, 4, 4):  # accumulate_grad_batches=2
         guard.on_train_batch_end(SimpleNamespace(global_step=step), None, None, None, 0)
     assert checked == [2, 4]  # not at step 0 (nothing stepped), not twice at a step
+
+
+def test_a_missing_resume_checkpoint_is_a_user_error(tmp_path, compose_cfg):
+    cfg = compose_cfg("train", ["ckpt_path=last"])
+    with pytest.raises(UserError, match="last.ckpt' does not exist"):
+        resume.checkpoint_for(cfg, tmp_path)

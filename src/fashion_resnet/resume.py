@@ -68,9 +68,7 @@ def checkpoint_for(cfg: DictConfig, output_dir: Path) -> Path | None:
     if not value:
         return None
     path = output_dir / LAST if value == "last" else Path(value)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={str(path)!r} does not exist")
-    ckpt = checkpoints.read(path)
+    ckpt = checkpoints.read(path)  # a missing file: a CheckpointError naming it
     trained: dict[str, Any] = ckpt["hyper_parameters"].get("net", {})
     wanted = OmegaConf.to_container(cfg.model.net, resolve=True)
     diff = [
