@@ -36,8 +36,8 @@ def test_quiet_ignores_the_pytree_warning_from_lightning_only():
 def test_cpu_notice_for_the_reference_recipe_only(compose_cfg):
     cfg = compose_cfg("train", ["trainer.accelerator=cpu"])
     notice = console.cpu_notice(cfg, train_images=55_000)
-    # 55,000 images / 256 = 214 steps x 5.5 s = 19.6 min
-    assert "about 20 min per epoch of 214 steps" in notice and "10 epochs" in notice
+    # 55,000 images / 256 = 214 steps x 2.23 s (docs/results/cpu_step) = 8.0 min
+    assert "about 8 min per epoch of 214 steps" in notice and "10 epochs" in notice
     assert 'make train ARGS="experiment=smoke"' in notice
     smoke = compose_cfg("train", ["trainer.accelerator=cpu", "experiment=smoke"])
     assert console.cpu_notice(smoke, train_images=24_000) is None  # 28 px: minutes

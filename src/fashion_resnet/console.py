@@ -25,9 +25,9 @@ QUIET_WARNINGS = [
      r"pytorch_lightning\.utilities\._pytree"),
 ]  # fmt: skip
 
-# The reference recipe on the 2-core CPU dev machine (README "Quick start"): a step of 256
-# images at 96 px took about 5.5 s.
-CPU_STEP_S, CPU_STEP_IMAGES, CPU_STEP_PX = 5.5, 256, 96
+# The reference recipe on the 2-core CPU dev machine (README "Quick start", record
+# docs/results/cpu_step): a step of 256 images at 96 px took 2.23 s.
+CPU_STEP_S, CPU_STEP_IMAGES, CPU_STEP_PX = 2.23, 256, 96
 SMOKE = 'make train ARGS="experiment=smoke" (or fashion-train experiment=smoke)'
 
 
