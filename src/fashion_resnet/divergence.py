@@ -23,9 +23,16 @@ class DivergenceGuard(pl.Callback):
     No host sync per step: each step's loss is checked on the device (the first non-finite
     step and its loss are kept in two device tensors). The host reads them only where Lightning
     syncs anyway: every `every_n_steps` steps (default: the trainer's log_every_n_steps), at the
-    end of each epoch, before validation and at the end of training. Before every checkpoint
-    save the weights about to be written are checked themselves, so a divergence between two
-    checks never reaches a file: the last checkpoint on disk stays the last good one."""
+    start of each epoch (the steps of the one before), before validation and at the end of
+    training. Before every checkpoint save the weights about to be written are checked
+    themselves, so a divergence between two checks never reaches a file: the last checkpoint
+    on disk stays the last good one.
+
+    Under DDP a check is a collective (any rank's loss counts), so it runs only in hooks where
+    every rank has made the same collectives before it. Not in on_train_epoch_end: there rank 0's
+    progress bar reads the epoch's metrics, and so syncs them (all_gather), before this hook,
+    while the other ranks sync them only after it: the two ranks would wait on different
+    collectives forever."""
 
     def __init__(self, every_n_steps: int | None = None) -> None:
         if every_n_steps is not None and every_n_steps < 1:
@@ -62,8 +69,9 @@ class DivergenceGuard(pl.Callback):
         if every and step % every == 0 and step != self.last_check:
             self.check(trainer)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.check(trainer)
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step != self.last_check:  # the previous epoch's unchecked steps
+            self.check(trainer)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == "fit":  # not the sanity check (before on_train_start)

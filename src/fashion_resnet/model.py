@@ -120,8 +120,11 @@ class Classifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # not a real result: keep it out of the best
             return
-        self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.val_acc_best(self.val_acc.compute())  # val_acc is synced: the same on every rank
+        # A tensor, not the metric object: Lightning would reset the running max every epoch.
+        # sync_dist: equal on all ranks already (no warning under DDP); "max" of them is exact.
+        best = self.val_acc_best.compute()
+        self.log("val/acc_best", best, prog_bar=True, sync_dist=True, reduce_fx="max")
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch)

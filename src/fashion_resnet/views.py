@@ -104,11 +104,14 @@ class ValidationFigures(pl.Callback):
             return
         support = counts.sum(dim=1)
         per_class = (counts.diag() / support.clamp(min=1)).tolist()
+        # The counts are already summed over all ranks, so every rank logs the same values:
+        # sync_dist tells Lightning so (else it warns once per class under DDP), and "max" of
+        # equal values is exact where a mean over 3 ranks might round.
         pl_module.log_dict({
             f"val_class_acc/{tag(name)}": acc
             for name, acc, n in zip(self.class_names, per_class, support.tolist(), strict=True)
             if n > 0  # a class absent from the validation set has no accuracy
-        })  # fmt: skip
+        }, sync_dist=True, reduce_fx="max")  # fmt: skip
         writer = tensorboard(trainer)
         if writer is None:
             return
