@@ -61,6 +61,28 @@ def test_device_batches_gather_whole_batches_never_per_item(monkeypatch):
         assert torch.equal(images, x[idx]) and torch.equal(labels, y[idx])
 
 
+def test_a_mid_epoch_checkpoint_resumes_with_the_rest_of_that_epoch():
+    ds = TensorDataset(torch.arange(40), torch.arange(40))
+    whole = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))
+    whole.sampler.set_epoch(3)
+    order = [b[0].tolist() for b in whole]
+    stopped = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))
+    stopped.sampler.set_epoch(3)
+    batches = iter(stopped)
+    done = [next(batches)[0].tolist() for _ in range(2)]
+    state = stopped.state_dict()  # what Lightning puts in the checkpoint
+    assert state == {"epoch": 3, "batches": 2}
+    resumed = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))  # the new run's loader
+    resumed.load_state_dict(state)
+    resumed.sampler.set_epoch(3)
+    assert done + [b[0].tolist() for b in resumed] == order  # no batch twice, none left out
+    resumed.sampler.set_epoch(4)  # the next epoch is whole again
+    assert len(list(resumed)) == 5
+    # A checkpoint of another epoch (one saved at an epoch's end) skips nothing.
+    resumed.load_state_dict({"epoch": 3, "batches": 5})
+    assert len(list(resumed)) == 5
+
+
 def test_device_batches_refuse_tensors_elsewhere():
     ds = TensorDataset(torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match="tensors on .*cpu.*, index draws on meta"):

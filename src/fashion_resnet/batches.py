@@ -7,7 +7,10 @@ and what `DistributedSampler` does under DDP, done with a handful of tensor ops:
   an epoch boundary draws the same batches as an uninterrupted one;
 - under DDP each rank takes every world_size-th index of the (padded) order, its own disjoint
   share, exactly as DistributedSampler does;
-- Lightning calls `sampler.set_epoch(epoch)` at each epoch start, as for its own samplers.
+- Lightning calls `sampler.set_epoch(epoch)` at each epoch start, as for its own samplers;
+- a checkpoint saved mid-epoch (Ctrl-C, SIGTERM) holds how many batches of the epoch were
+  drawn (`state_dict`), and the resumed run draws the rest of that epoch's order, as an
+  uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -84,10 +87,27 @@ class DeviceBatches:
             raise ValueError(f"tensors on {devices}, index draws on {sampler.device}")
         # DataLoader's attribute names, where Lightning looks for set_epoch and for shuffling
         self.dataset, self.sampler, self.batch_sampler = dataset, sampler, None
+        self.drawn = 0  # batches of the current pass handed out so far
+        self.resume: dict[str, int] | None = None  # from a mid-epoch checkpoint, until used
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        for idx in self.sampler:
-            yield tuple(t.index_select(0, idx) for t in self.dataset.tensors)
+        # Runs at the first batch, after Lightning's set_epoch: the epoch is the one drawn.
+        resume, self.resume = self.resume, None
+        skip = resume["batches"] if resume and resume["epoch"] == self.sampler.epoch else 0
+        self.drawn = skip
+        for i, idx in enumerate(self.sampler):
+            if i >= skip:
+                self.drawn = i + 1
+                yield tuple(t.index_select(0, idx) for t in self.dataset.tensors)
+
+    # Lightning saves and restores these with the loops' state (a loader with a length is read
+    # no batch ahead, so `drawn` is the batches trained on). With them, Lightning takes the
+    # loader as resumable and does not warn about a mid-epoch resume.
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": self.drawn}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.resume = dict(state)
