@@ -4,6 +4,7 @@ mismatched checkpoints, an output folder that cannot be written, resume argument
 import gzip
 import hashlib
 import json
+import logging
 import os
 import random
 import signal
@@ -112,16 +113,21 @@ def test_divergence_is_found_at_a_logging_step_or_the_epoch_end_before_any_save(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_a_resumable_checkpoint_and_resume_continues_mid_epoch(
-    compose_cfg, fake_data_dir, tmp_path, monkeypatch, capsys, signum
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch, capsys, caplog, signum
 ):
     training_step = Classifier.training_step
+    seen = {}  # epoch -> the training images of that epoch, as bytes
 
     def signal_at_step_4(self, batch, batch_idx):
-        if self.trainer.global_step == 4:  # second batch of the second epoch
+        seen.setdefault(self.current_epoch, []).extend(x.numpy().tobytes() for x in batch[0])
+        if self.trainer.global_step == 4 and not self.trainer.ckpt_path:  # 2nd batch, 2nd epoch
             os.kill(os.getpid(), signum)
         return training_step(self, batch, batch_idx)
 
     monkeypatch.setattr(Classifier, "training_step", signal_at_step_4)
+    lightning_log = logging.getLogger("pytorch_lightning")  # its own handler, not propagated
+    lightning_log.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO)
     over = tiny(fake_data_dir, tmp_path, "trainer.max_epochs=3")
     with pytest.raises(SystemExit) as stop:
         train(compose_cfg("train", over))
@@ -132,9 +138,14 @@ def test_signal_saves_a_resumable_checkpoint_and_resume_continues_mid_epoch(
     assert ckpt["global_step"] == 5  # the batch in flight finished, then the run stopped
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after fit
 
-    monkeypatch.setattr(Classifier, "training_step", training_step)
     metrics = train(compose_cfg("train", [*over, "ckpt_path=last"]))
+    lightning_log.removeHandler(caplog.handler)
     assert metrics["global_step"] == 9 and metrics["epochs"] == 3  # 3 epochs x 3 batches
+    # The interrupted epoch went on where it stopped: no image twice, none left out.
+    assert all(len(set(images)) == len(images) == 3 * 32 for images in seen.values()), (
+        {e: len(set(images)) for e, images in seen.items()}
+    )
+    assert "weights_only" not in caplog.text  # the interrupt's save says what it saves
 
 
 def save_fake_checkpoint(path, net=FULL_NET, state_net=FULL_NET):

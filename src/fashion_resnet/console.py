@@ -47,6 +47,15 @@ def quiet() -> None:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
+def quiet_resume() -> None:
+    """A run resumed in its own folder: ModelCheckpoint's note that checkpoints/ is not empty is
+    the point of resuming there, not news."""
+    warnings.filterwarnings(
+        "ignore", message=r"Checkpoint directory .* exists and is not empty",
+        module=r"pytorch_lightning\.callbacks\.model_checkpoint",
+    )  # fmt: skip
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

@@ -89,28 +89,53 @@ class RngState(pl.Callback):
 
 
 class InterruptCheckpoint(pl.Callback):
-    """SIGTERM (and SIGINT, routed to Lightning's SIGTERM handling) stops training after the
-    current batch; then write `run_dir/checkpoints/last.ckpt` and say how to resume. A second
-    Ctrl-C aborts at once, keeping the previous checkpoint."""
+    """SIGTERM or SIGINT stops training after the current batch; then write
+    `run_dir/checkpoints/last.ckpt` and say how to resume. A second Ctrl-C aborts at once,
+    keeping the previous checkpoint.
+
+    The handler only notes the signal. Every rank then learns of it at the same batch end, where
+    they agree (one collective under DDP) and each sets the flag Lightning's own handler would
+    have set, so all ranks stop after the same batch and save together. Lightning's handler is
+    not used: under DDP it forwards the signal to the other ranks (a terminal's Ctrl-C reaches
+    them already: twice is an abort) and starts a collective from inside the handler, at
+    whatever point each rank has reached (a deadlock)."""
 
     def __init__(self, run_dir: str) -> None:
         self.run_dir = Path(run_dir)
+        self.signalled = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        on_sigterm = signal.getsignal(signal.SIGTERM)  # Lightning's, set for the duration of fit
-        if not callable(on_sigterm):
-            return
+        self.signalled = False
 
-        def on_sigint(signum, frame) -> None:
-            if trainer.received_sigterm:
+        def on_signal(signum, frame) -> None:
+            if self.signalled and signum == signal.SIGINT:
                 raise KeyboardInterrupt
-            say("\nInterrupt: stopping after this batch (Ctrl-C again to abort)")
-            on_sigterm(signum, frame)
+            if not self.signalled:
+                say("\nInterrupt: stopping after this batch (Ctrl-C again to abort)")
+            self.signalled = True
 
-        # Lightning's signal connector restores the original SIGINT handler after fit.
-        signal.signal(signal.SIGINT, on_sigint)
+        # Lightning's signal connector restores the previous handlers after fit.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.agree(trainer)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int,
+                                dataloader_idx: int = 0) -> None:  # fmt: skip
+        if not trainer.sanity_checking:  # (Lightning stops mid-validation too)
+            self.agree(trainer)
+
+    def agree(self, trainer: pl.Trainer) -> None:
+        """Stop on every rank if any rank was signalled. Every rank reaches this at the same
+        batch; the collective's cost is a scalar per batch, beside DDP's gradient all-reduce."""
+        stop = self.signalled
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:  # Lightning raises SIGTERMException at this batch's end, on every rank
+            trainer._signal_connector.received_sigterm = True
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -118,7 +143,7 @@ class InterruptCheckpoint(pl.Callback):
         if not isinstance(exception, SIGTERMException):
             return  # a crash or a divergence: the last good checkpoint stays as it is
         path = self.run_dir / "checkpoints" / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # all of it: a resume needs it
         say(
             f"\nStopped by a signal at step {trainer.global_step} (epoch {trainer.current_epoch})."
             f"\nSaved {path}\nResume with: fashion-train ckpt_path={self.run_dir}"

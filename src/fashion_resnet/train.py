@@ -87,6 +87,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("print_config"):
         config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
     ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
+    if ckpt_path and ckpt_path.resolve().is_relative_to(hydra_glue.output_dir().resolve()):
+        console.quiet_resume()  # a resume in the run's own folder
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
