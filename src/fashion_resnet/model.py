@@ -34,6 +34,22 @@ SCHEDULE_KEYS = {"interval": "scheduler_interval", "monitor": "scheduler_monitor
                  "warmup_start_factor": "warmup_start_factor"}  # fmt: skip
 
 
+class WeightedMean(MeanMetric):
+    """sum(value * weight) / sum(weight), with no host sync per update.
+
+    MeanMetric's default NaN check reads a tensor as a Python bool on every update (a host sync
+    per step); with that check off (nan_strategy="disable") torchmetrics 1.9 replaces the weights
+    by ones, which makes a mean of batch means. A non-finite loss is DivergenceGuard's business."""
+
+    def __init__(self) -> None:
+        super().__init__(nan_strategy="disable")
+
+    def update(self, value: torch.Tensor, weight: torch.Tensor) -> None:
+        value, weight = value.to(self.dtype), weight.to(self.dtype)
+        self.mean_value += (value * weight).sum()
+        self.weight += weight.sum()
+
+
 class Classifier(pl.LightningModule):
     def __init__(
         self,
@@ -70,11 +86,8 @@ class Classifier(pl.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
-        # nan_strategy="disable": the default NaN check reads a tensor as a Python bool on every
-        # update, a host sync per step; a non-finite loss is divergence.DivergenceGuard's business.
-        self.train_loss, self.val_loss, self.test_loss = (
-            MeanMetric(nan_strategy="disable") for _ in range(3)
-        )
+        # Means over images, not over batches: a short last batch counts for its images.
+        self.train_loss, self.val_loss, self.test_loss = (WeightedMean() for _ in range(3))
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
 
