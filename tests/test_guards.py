@@ -142,9 +142,9 @@ def test_signal_saves_a_resumable_checkpoint_and_resume_continues_mid_epoch(
     lightning_log.removeHandler(caplog.handler)
     assert metrics["global_step"] == 9 and metrics["epochs"] == 3  # 3 epochs x 3 batches
     # The interrupted epoch went on where it stopped: no image twice, none left out.
-    assert all(len(set(images)) == len(images) == 3 * 32 for images in seen.values()), (
-        {e: len(set(images)) for e, images in seen.items()}
-    )
+    assert all(len(set(images)) == len(images) == 3 * 32 for images in seen.values()), {
+        e: len(set(images)) for e, images in seen.items()
+    }
     assert "weights_only" not in caplog.text  # the interrupt's save says what it saves
 
 

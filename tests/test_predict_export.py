@@ -4,8 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from conftest import REAL_DATA, compose_config, make_images, tiny_overrides
+from conftest import compose_config, make_images, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
@@ -16,7 +15,6 @@ from fashion_resnet.checkpoints import CheckpointError
 from fashion_resnet.cli import ConfigError
 from fashion_resnet.data import CLASSES, FashionMNISTDataModule
 from fashion_resnet.predict import predict, to_fashion_mnist, write
-from fashion_resnet.raw_files import parse_idx, read_idx_bytes
 from fashion_resnet.train import train
 
 
@@ -173,17 +171,3 @@ def test_export_refuses_to_write_when_outputs_disagree(run_dir, tmp_path, monkey
     with pytest.raises(E.ExportError, match="ONNX export disagrees with the trained model"):
         E.export(run_dir, tmp_path / "export", {}, n_verify=16)
     assert not (tmp_path / "export").exists()
-
-
-@pytest.mark.parametrize("size", [29, 32, 96])
-def test_tabulated_resize_is_the_training_resize_bit_for_bit(size):
-    """The exported graph's resize against torch's uint8 resize (the CPU training path), on
-    the real test images where they are installed, else on generated ones."""
-    if REAL_DATA:
-        files = FashionMNISTDataModule(download=False).raw_files()
-        images = parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:2000]
-    else:
-        images = torch.randint(0, 256, (2000, 28, 28), dtype=torch.uint8)
-    trained = F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear",
-                            antialias=True)[:, 0]  # fmt: skip
-    assert torch.equal(E.TabulatedResize(size)(images), trained)

@@ -20,9 +20,9 @@ import hydra
 import torch
 from omegaconf import DictConfig
 from torch import nn
-from torch.nn import functional as F
 
 from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
+from fashion_resnet import resize as R
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES, FashionMNISTDataModule
 from fashion_resnet.files import write_json
@@ -42,9 +42,7 @@ class Exportable(nn.Module):
     def __init__(self, net: nn.Module, image_size: int, normalize: bool) -> None:
         super().__init__()
         self.net, self.image_size, self.normalize = net, image_size, normalize
-        # Upsizing (the usual case): the training path's own uint8 resize, tabulated (exact in
-        # ONNX too, whose Resize rounds differently); smaller sizes: torch's resize op.
-        self.resize = TabulatedResize(image_size) if image_size > 28 else None
+        self.resize = ExactResize(image_size) if image_size != 28 else None
         self.eval()  # BatchNorm with running statistics
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # (B, 28, 28) uint8 -> (B, 10)
@@ -53,55 +51,21 @@ class Exportable(nn.Module):
         return self.net(T.to_model_input(images, self.image_size, self.normalize)).softmax(dim=1)
 
 
-class TabulatedResize(nn.Module):
-    """uint8 (B, 28, 28) -> uint8 (B, S, S), bit for bit torch's antialiased bilinear uint8
-    resize on the CPU (the training transform's CPU path, PIL's algorithm): a horizontal then a
-    vertical pass, each output pixel a rounded fixed-point mix of two neighbours. Each pass is
-    tabulated from torch's own kernel: for every output position, its two input positions and
-    the result for all 256 x 256 pairs of values (one table per distinct weight pair)."""
+class ExactResize(nn.Module):
+    """uint8 (B, 28, 28) -> uint8 (B, S, S): the training resize's arithmetic
+    (resize.resize_pass, integer ops: exact in ONNX too, whose own Resize rounds differently),
+    with its weights as buffers of the graph."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, source: int = 28) -> None:
         super().__init__()
-        for axis in ("h", "v"):
-            taps, phase, table = _tabulate(size, axis)
-            self.register_buffer(f"taps_{axis}", taps)  # (S, 2) input positions
-            self.register_buffer(f"offset_{axis}", phase * 65536)  # (S,) its table, flattened
-            self.register_buffer(f"table_{axis}", table.flatten())  # (P * 65536,) uint8
+        idx, weights, self.bits = R.resize_taps(source, size)  # square: the same for both axes
+        self.register_buffer("idx", idx)
+        self.register_buffer("weights", weights)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.long()
-        pair = x[:, :, self.taps_h[:, 0]] * 256 + x[:, :, self.taps_h[:, 1]]  # (B, 28, S)
-        x = self.table_h[self.offset_h + pair].long()
-        pair = x[:, self.taps_v[:, 0], :] * 256 + x[:, self.taps_v[:, 1], :]  # (B, S, S)
-        return self.table_v[self.offset_v[:, None] + pair]
-
-
-def _tabulate(size: int, axis: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    def resize(rows: torch.Tensor) -> torch.Tensor:  # (N, 28) -> (N, size) along `axis`
-        # Two identical lines across: a dimension of size 1 takes another kernel path.
-        if axis == "h":
-            y = rows[:, None, None, :].expand(-1, 1, 2, 28).contiguous()
-            return F.interpolate(y, size=(2, size), mode="bilinear", antialias=True)[:, 0, 0]
-        y = rows[:, None, :, None].expand(-1, 1, 28, 2).contiguous()
-        return F.interpolate(y, size=(size, 2), mode="bilinear", antialias=True)[:, 0, :, 0]
-
-    weights = resize(torch.eye(28)).T  # (S, 28): which inputs each output mixes
-    used = [torch.nonzero(w > 0).flatten().tolist() for w in weights]
-    if any(len(u) > 2 for u in used):
-        raise ExportError(f"cannot tabulate a resize to {size} px (more than two taps)")
-    taps = torch.tensor([[u[0], u[-1]] for u in used])
-    a = torch.arange(256).repeat_interleave(256)  # all (a, b) pairs, a major
-    b = torch.arange(256).repeat(256)
-    even = torch.arange(28) % 2 == 0
-    rows = torch.where(even, a[:, None], b[:, None]).to(torch.uint8)  # even pixels a, odd b
-    out = resize(rows)  # (65536, S)
-    table = torch.empty(size, 65536, dtype=torch.uint8)
-    for p, (j0, j1) in enumerate(taps.tolist()):
-        first, second = (a, b) if j0 % 2 == 0 else (b, a)
-        second = first if j1 == j0 else second
-        table[p, first * 256 + second] = out[:, p]
-    table, phase = torch.unique(table, dim=0, return_inverse=True)
-    return taps, phase, table
+        taps = (self.idx, self.weights, self.bits)
+        x = R.resize_pass(images.transpose(-1, -2), *taps).transpose(-1, -2)  # horizontal
+        return R.resize_pass(x, *taps)  # then vertical
 
 
 def verification_images(datamodule: FashionMNISTDataModule, n: int) -> torch.Tensor:

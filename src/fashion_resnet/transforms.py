@@ -12,28 +12,21 @@ import math
 import torch
 import torch.nn.functional as F
 
+from fashion_resnet.resize import resize
+
 # FashionMNIST training-set pixel statistics after scaling to [0, 1]
 # (tests/test_data.py checks them against the real files).
 MEAN, STD = 0.2860, 0.3530
 
 
-def to_model_input(
-    images: torch.Tensor, image_size: int, normalize: bool, antialias: bool = True
-) -> torch.Tensor:
-    """uint8 (B, H, W) or (B, C, H, W) -> float (B, C, S, S), like PIL Resize + ToTensor."""
+def to_model_input(images: torch.Tensor, image_size: int, normalize: bool) -> torch.Tensor:
+    """uint8 (B, H, W) or (B, C, H, W) -> float (B, C, S, S), like PIL Resize + ToTensor, with
+    the same pixels on every device (training, evaluation, predict and export alike)."""
     x = images.unsqueeze(1) if images.ndim == 3 else images
-    resize = x.shape[-1] != image_size or x.shape[-2] != image_size
-    if resize and antialias and x.dtype == torch.uint8 and x.device.type == "cpu":
-        # torch's uint8 antialiased resize on CPU is PIL's own algorithm: bit-exact with the
-        # reference pipeline and ~4x faster than the float path (scripts/bench.py measures it).
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
-        resize = False
-    x = x.float()
-    if resize:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=antialias)
-        # PIL resizes in uint8: rounding here keeps us within ~1e-4 of the reference pipeline.
-        x = x.round_().clamp_(0, 255)
-    x = x / 255.0
+    if x.dtype != torch.uint8:
+        raise TypeError(f"images must be uint8 (0..255), got {x.dtype}")
+    x = resize(x, image_size)
+    x = x.float() / 255.0
     if normalize:
         x = (x - MEAN) / STD
     return x
