@@ -43,6 +43,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
     Returns the model (eval mode, CPU) and the datamodule hyperparameters it was trained with."""
     ckpt = read(path)
     hparams = dict(ckpt["hyper_parameters"])
+    hparams.pop("compile", None)  # saved by earlier versions: a training choice, not the model's
     try:
         model = Classifier(**hparams)
     except (TypeError, ValueError) as e:

@@ -71,8 +71,10 @@ class Classifier(pl.LightningModule):
         )
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        # The factories are functools.partials: keep them out of the checkpoint.
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        # The factories are functools.partials: keep them out of the checkpoint. `compile` is
+        # how this run trains, not what the checkpoint is: eval, predict and export of it (and a
+        # resume, which takes the run's config) must not compile unless asked.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "compile"])
         self.net = nets.build(**net)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
