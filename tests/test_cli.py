@@ -21,10 +21,11 @@ from fashion_resnet import eval as eval_
 
 @pytest.fixture
 def bad_files(tmp_path) -> dict[str, Path]:
-    text, tensor = tmp_path / "notes.ckpt", tmp_path / "tensor.ckpt"
+    text, tensor, empty = tmp_path / "notes.ckpt", tmp_path / "tensor.ckpt", tmp_path / "0.ckpt"
     text.write_text("not a checkpoint\n")
     torch.save(torch.zeros(3), tensor)
-    return {"missing": tmp_path / "nope.ckpt", "text": text, "tensor": tensor}
+    empty.write_bytes(b"")  # an IndexError once: its cause has no message to quote
+    return {"missing": tmp_path / "nope.ckpt", "text": text, "tensor": tensor, "empty": empty}
 
 
 @pytest.fixture
@@ -59,6 +60,7 @@ TRAIN_MISTAKES = {
     "missing checkpoint": (["ckpt_path={missing}"], "nope.ckpt' does not exist"),
     "text checkpoint": (["ckpt_path={text}"], "notes.ckpt is not a readable checkpoint"),
     "tensor checkpoint": (["ckpt_path={tensor}"], "tensor.ckpt is not a fashion_resnet checkpoint"),
+    "empty checkpoint": (["ckpt_path={empty}"], "0.ckpt is an empty file (0 bytes)"),
 }
 
 
@@ -124,7 +126,7 @@ def test_bounded_values_pass_through_or_are_absent():
     assert validate.integer(cfg, "absent", low=1) is None
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "tensor"])
+@pytest.mark.parametrize("kind", ["missing", "text", "tensor", "empty"])
 @pytest.mark.parametrize("entry", [eval_, export, predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,
                                               capsys):  # fmt: skip

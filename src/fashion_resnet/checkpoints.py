@@ -22,12 +22,12 @@ def read(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is an empty file (0 bytes), not a checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})"
-        ) from e
+        raise CheckpointError(f"{path} is not a readable checkpoint ({cause(e)})") from e
     if not isinstance(ckpt, dict):  # a saved tensor or list: `in` would not even work on it
         raise CheckpointError(
             f"{path} is not a fashion_resnet checkpoint (it holds a {type(ckpt).__name__})"
@@ -51,8 +51,15 @@ def load_model(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        first = lines[1] if len(lines) > 1 else cause(e)  # after "Error(s) in loading ...:"
         raise CheckpointError(
-            f"{path}: weights do not match the architecture {hparams.get('net')}: "
-            f"{str(e).splitlines()[1] if len(str(e).splitlines()) > 1 else e}"
+            f"{path}: weights do not match the architecture {hparams.get('net')}: {first}"
         ) from e
     return model.eval(), dict(ckpt.get(FashionMNISTDataModule.CHECKPOINT_HYPER_PARAMS_KEY, {}))
+
+
+def cause(e: BaseException) -> str:
+    """An exception's type and the first line of its message (some have none)."""
+    line = next((x.strip() for x in str(e).splitlines() if x.strip()), "")
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__

@@ -84,11 +84,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
     chosen = device_defaults(cfg)  # after gpu_slots: it asks CUDA what this job sees
     rundirs.check_writable(hydra_glue.output_dir())
-    if cfg.get("print_config"):
-        config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
-    ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())
+    ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())  # a bad one: before the tree
     if ckpt_path and ckpt_path.resolve().is_relative_to(hydra_glue.output_dir().resolve()):
         console.quiet_resume()  # a resume in the run's own folder
+    if cfg.get("print_config"):
+        config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
