@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_overrides
+from conftest import NET, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 
 from fashion_resnet import checkpoints, cli, divergence, export, guards, predict, train, validate
@@ -61,6 +61,19 @@ TRAIN_MISTAKES = {
     "text checkpoint": (["ckpt_path={text}"], "notes.ckpt is not a readable checkpoint"),
     "tensor checkpoint": (["ckpt_path={tensor}"], "tensor.ckpt is not a fashion_resnet checkpoint"),
     "empty checkpoint": (["ckpt_path={empty}"], "0.ckpt is an empty file (0 bytes)"),
+    # values that would leave the run nothing to do (it used to end "successfully")
+    "no epochs": (["trainer.max_epochs=0"], "trainer.max_epochs=0 leaves the run nothing to do"),
+    "no steps": (["trainer.max_steps=0"], "trainer.max_steps=0 leaves the run nothing to do"),
+    "no batches": (["+trainer.limit_train_batches=0.001"],
+                   "trainer.limit_train_batches=0.001 leaves the run nothing to do"),
+    "batch > data": (["data.train_subset=100", "data.batch_size=128"],
+                     "data.batch_size=128 exceeds the 100 training images of an epoch"),
+    "no validation": (["+trainer.limit_val_batches=0"],
+                      "no validation, but callbacks.model_checkpoint.monitor=val/acc watches"),
+    "odd DDP batch": (["trainer=ddp_cpu", "data.batch_size=33"],
+                      "data.batch_size=33 is the global batch and must divide evenly"),
+    "unmakeable run folder": (["hydra.run.dir={text}/run"],
+                              "notes.ckpt/run (Not a directory): choose another with"),
 }
 
 
@@ -146,6 +159,7 @@ def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, m
         (predict, ["images=/no/such/folder"], "images='/no/such/folder': no such file or folder"),
         (predict, ["invert=maybe", "images=."], "invert='maybe'; choose one of"),
         (export, ["n_verify=0"], "n_verify=0: expected an integer in [1, 10000]"),
+        (eval_, ["+trainer.limit_test_batches=0"], "limit_test_batches=0 leaves the run nothing"),
     ],
 )
 def test_other_entry_points_name_the_key(entry, args, expected, bad_files, no_data,
@@ -153,6 +167,38 @@ def test_other_entry_points_name_the_key(entry, args, expected, bad_files, no_da
     ckpt = [] if "required" in expected else [f"ckpt_path={bad_files['missing']}"]
     status, err = call(entry, [*no_data, *ckpt, *args], monkeypatch, capsys)
     check_one_line(status, err, expected)
+
+
+def test_inputs_that_yield_nothing_and_outputs_that_cannot_be_made(bad_files, no_data, tmp_path,
+                                                                   monkeypatch, capsys):  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.png").write_text("not a picture")
+    blocked = bad_files["text"]  # a file where a folder would have to be
+    ckpt = f"ckpt_path={bad_files['missing']}"
+    cases = [
+        (predict, [ckpt, f"images={tmp_path}/empty"], "empty': no files to label"),
+        (predict, [ckpt, f"images={tmp_path}", f"output={blocked}/x/p"], "notes.ckpt is a file"),
+        (export, [ckpt, f"output_dir={blocked}/export"], "notes.ckpt is a file; choose another"),
+        (eval_, [ckpt, f"hydra.run.dir={blocked}/eval"], "(Not a directory): choose another"),
+    ]
+    for entry, args, expected in cases:
+        check_one_line(*call(entry, [*no_data, *args], monkeypatch, capsys), expected)
+    # A folder of files none of which is a picture: known only once they are read.
+    from fashion_resnet.model import Classifier
+
+    model = tmp_path / "model.ckpt"
+    torch.save({"state_dict": Classifier(NET).state_dict(), "hyper_parameters": {"net": NET}},
+               model)  # fmt: skip
+    with pytest.raises(cli.ConfigError, match="none of its 1 files is a picture"):
+        predict.predict(str(model), str(tmp_path / "texts"))
+    from fashion_resnet import report
+
+    for argv, expected in [([str(tmp_path), "--out", f"{blocked}/r"], "notes.ckpt is a file"),
+                           ([str(tmp_path / "empty")], "No run folders")]:  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            report.main(argv)
+        assert stop.value.code == cli.USER_ERROR and expected in capsys.readouterr().err
 
 
 def test_full_error_switch_shows_the_traceback(no_data, monkeypatch):

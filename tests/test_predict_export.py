@@ -74,6 +74,9 @@ def test_predict_rejects_missing_paths_and_bad_invert(run_dir, tmp_path):
         predict(str(run_dir), str(tmp_path / "nope.png"))
     with pytest.raises(ConfigError, match="invert='maybe'; choose one of: auto, true, false"):
         predict(str(run_dir), str(tmp_path), invert="maybe")
+    with pytest.raises(ConfigError, match="no files to label"):
+        predict(str(run_dir), str(tmp_path))  # an empty folder: before the model is loaded
+    save(tmp_path / "a.png", make_images(torch.tensor([1]), seed=0)[0].numpy(), "L")
     with pytest.raises(CheckpointError, match="does not exist"):
         predict(str(tmp_path / "no_run"), str(tmp_path))
 

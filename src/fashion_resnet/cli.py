@@ -107,6 +107,12 @@ def user_message(e: BaseException) -> str | None:
         return disk_full_message(e)
     if isinstance(e, UserError):
         return one_line(str(e))
+    if isinstance(e, OSError) and e.filename and raised_by(e, "hydra"):
+        # Hydra makes the job's folder (and writes .hydra/ there) before our code runs
+        return (
+            f"cannot make the output folder {e.filename} ({e.strerror}): choose another with "
+            "hydra.run.dir=<folder> (hydra.sweep.dir=<folder> with -m)"
+        )
     if isinstance(e, MissingMandatoryValue):  # a `???` the command line did not fill in
         key = getattr(e, "full_key", None) or "a required value"
         return f"{key} is required: add {key}=<value> to the command"
@@ -125,6 +131,18 @@ def user_message(e: BaseException) -> str | None:
             text += "\n" + str(e.__cause__)
         return one_line(text)
     return None
+
+
+def raised_by(e: BaseException, package: str) -> bool:
+    """Whether the innermost frame of e's traceback outside the standard library (pathlib's
+    mkdir, say) belongs to `package`."""
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    outside = [m for m in frames if m.split(".")[0] not in sys.stdlib_module_names]
+    return bool(outside) and outside[-1].split(".")[0] == package
 
 
 def disk_full(e: BaseException | None) -> bool:

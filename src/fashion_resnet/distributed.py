@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
+from fashion_resnet.cli import ConfigError
+
 
 def per_rank_batch_size(global_batch: int, world_size: int) -> int:
     if global_batch % world_size:
-        raise ValueError(
+        raise ConfigError(
             f"data.batch_size={global_batch} is the global batch and must divide evenly over "
             f"the {world_size} processes (devices x nodes); use a multiple of {world_size}"
         )

@@ -20,6 +20,7 @@ from fashion_resnet.files import write_json
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     validate.check_eval(cfg)
+    rundirs.check_writable(hydra_glue.output_dir(), "the output folder", "hydra.run.dir=<folder>")
     start = time.time()
     model, data_hparams = checkpoints.load_model(rundirs.checkpoint_in(cfg.ckpt_path))
     # Preprocessing (image size, normalisation) as trained; where the files are and the batch

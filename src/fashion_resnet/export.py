@@ -167,6 +167,7 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
 def run(cfg: DictConfig) -> None:
     with cli.job():
         validate.check_export(cfg)
+        rundirs.check_creatable(Path(cfg.output_dir), "output_dir=<folder>")
         data = dict(cfg.get("data") or {})
         meta = export(cfg.ckpt_path, Path(cfg.output_dir), data, cfg.n_verify)
     check = meta["verification"]

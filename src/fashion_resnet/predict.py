@@ -42,6 +42,8 @@ def list_images(paths: str | list[str]) -> list[Path]:
             out.append(p)
         else:
             raise ConfigError(f"images={str(p)!r}: no such file or folder")
+    if not out:
+        raise ConfigError(f"images={paths!r}: no files to label (an empty folder?)")
     return out
 
 
@@ -102,6 +104,11 @@ def predict(
                 rows.append({"file": str(f), **top_k_rows[0], "top": top_k_rows})
         bar.update(len(files[start : start + batch_size]))
     bar.close()
+    if not rows:
+        raise ConfigError(
+            f"images={images!r}: none of its {len(files)} files is a picture PIL can read "
+            f"(e.g. {skipped[0][0]}): nothing was labelled or written"
+        )
     return rows, skipped
 
 
@@ -120,10 +127,11 @@ def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path)
 def run(cfg: DictConfig) -> None:
     with cli.job():
         validate.check_predict(cfg)
+        out = Path(cfg.output)
+        rundirs.check_creatable(out.parent, "output=<folder>/<name>")
         images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
         invert = str(cfg.invert).lower()
         rows, skipped = predict(cfg.ckpt_path, images, invert, cfg.top_k, cfg.batch_size)
-        out = Path(cfg.output)
         write(rows, skipped, out)
     if len(rows) + len(skipped) <= MAX_LISTED:
         for r in rows:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fashion_resnet import cli, report_plot
+from fashion_resnet import cli, report_plot, rundirs
 from fashion_resnet.cli import UserError
 from fashion_resnet.hydra_glue import override_values, swept_keys
 
@@ -201,6 +201,14 @@ def mean_std(xs: list[float | None]) -> str:
     return f"{statistics.fmean(xs):.4f}{std}"
 
 
+def check_metric(metric: str | None, jobs: list[Job]) -> None:
+    """A --metric no finished job logged would plot nothing: name the ones they have."""
+    logged = sorted({k for j in jobs for k in (j.metrics or {}) if "/" in k})
+    if metric and logged and metric not in logged:
+        raise UserError(f"--metric {metric!r} is not in any job's metrics; choose one of: "
+                        f"{', '.join(logged)}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     with cli.reported("fashion-report"):
         return report(argv)
@@ -215,10 +223,12 @@ def report(argv: list[str] | None = None) -> int:
     if args.out is None and len(args.folders) > 1:
         parser.error("several folders given: say where the report goes with --out")
     out = args.out or args.folders[0]
-    out.mkdir(parents=True, exist_ok=True)
+    rundirs.check_creatable(out, "--out <folder>")
     paths = find_job_folders(args.folders)
     names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
     jobs = [read_job(p, n) for p, n in zip(paths, names, strict=True)]
+    check_metric(args.metric, jobs)
+    out.mkdir(parents=True, exist_ok=True)
     write_csv(jobs, out / "report.csv")
     keys = varying_keys(jobs, sweep_keys(args.folders))
     text = markdown(jobs, args.folders, keys)

@@ -50,17 +50,38 @@ def newest_run(folder: Path) -> Path:
     return runs[-1]  # folder names start with the date and time: the last sorts newest
 
 
-def check_writable(folder: Path) -> None:
-    """Fail before training, not at the first checkpoint an hour later."""
+class FolderError(UserError, PermissionError):
+    """An output folder that cannot be made or written: one line, exit status 2."""
+
+
+RUN_FOLDER = "paths.log_dir=<folder> or hydra.run.dir=<folder>"
+
+
+def check_writable(folder: Path, what: str = "the run folder", key: str = RUN_FOLDER) -> None:
+    """Make `folder` and write into it now: fail before training, not at the first checkpoint
+    an hour later."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise PermissionError(
-            f"cannot write to the run folder {folder} ({e.strerror}): choose another with "
-            "paths.log_dir=<folder> or hydra.run.dir=<folder>"
+        raise FolderError(
+            f"cannot write to {what} {folder} ({e.strerror}): choose another with {key}"
         ) from e
+
+
+def check_creatable(folder: Path, key: str) -> None:
+    """`folder` exists as a writable folder or could be made, without making it (an export
+    that fails leaves nothing behind): fail before the work, not when it is to be saved."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        problem = f"{existing} is a file"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    else:
+        return
+    raise FolderError(f"cannot make the folder {folder}: {problem}; choose another with {key}")
 
 
 def checkpoint_in(path: str | Path) -> Path:

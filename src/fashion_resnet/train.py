@@ -36,6 +36,7 @@ from fashion_resnet import (
     sweep_resume,
     tracking,
     validate,
+    workload,
 )
 from fashion_resnet.callbacks import HParamsSummary, flatten
 from fashion_resnet.files import write_json
@@ -105,7 +106,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    if trainer.is_global_zero and (notice := console.cpu_notice(cfg, validate.train_images(cfg))):
+    distributed.per_rank_batch_size(cfg.data.batch_size, trainer.world_size)  # now, not at fit
+    if trainer.is_global_zero and (notice := console.cpu_notice(cfg, workload.train_images(cfg))):
         console.say(notice)
     provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer, chosen)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from fashion_resnet import nets
+from fashion_resnet import nets, workload
 from fashion_resnet.cli import ConfigError
 from fashion_resnet.model import FIT_METRICS, TEST_METRICS
 
 # FashionMNIST's sizes, fixed by the published files (raw_files.MD5): known without loading them.
-TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
+TRAIN_IMAGES, TEST_IMAGES = workload.TRAIN_IMAGES, 10_000
 _ABSENT = object()
 
 
@@ -35,6 +35,7 @@ def check_train(cfg: DictConfig) -> None:
     integer(cfg, "seed", low=0)
     integer(cfg, "trainer.max_epochs", low=-1, optional=True)
     check_trainer(cfg)
+    workload.check_train(cfg)
     ckpt = cfg.get("ckpt_path")
     if ckpt not in (None, "last") and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} does not exist (give a .ckpt file or a run folder)")
@@ -72,11 +73,6 @@ def check_data(cfg: DictConfig) -> None:
         integer(cfg, "data.fold", low=0, high=folds - 1, unit=f"one of data.folds={folds}")
     for key in ("data.normalize", "data.download"):
         boolean(cfg, key)
-
-
-def train_images(cfg: DictConfig) -> int:
-    """How many images one training epoch draws (train_subset, or the set less validation)."""
-    return cfg.data.get("train_subset") or TRAIN_IMAGES - cfg.data.val_size
 
 
 def check_trainer(cfg: DictConfig) -> None:
@@ -138,6 +134,7 @@ def check_eval(cfg: DictConfig) -> None:
     required(cfg, "ckpt_path")
     integer(cfg, "data.batch_size", low=1, unit="images per step")
     check_trainer(cfg)
+    workload.check_eval(cfg)
 
 
 def check_predict(cfg: DictConfig) -> None:
