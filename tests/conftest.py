@@ -76,22 +76,24 @@ def fake_data_dir(tmp_path_factory) -> Path:
     return root
 
 
-# Overrides that make any train config a seconds-long CPU run on the generated data.
+# Overrides that make any train config a seconds-long CPU run on the generated data. Only the
+# data, its size, the epochs and batches shrink: the shipped callbacks (progress bar included)
+# and loggers stay; a test that changes one says why beside it. (A progress bar switched off
+# here once hid a DDP deadlock.)
 def tiny_overrides(data_dir: Path, out_dir: Path) -> list[str]:
     return [
         f"data.data_dir={data_dir}",
-        "+data.verify=false",
+        "+data.verify=false",  # generated files have no published MD5
         "+data.system_dir=null",
         "data.download=false",
         "data.val_size=64",
         "data.batch_size=32",
         "data.image_size=28",
-        "trainer.accelerator=cpu",
+        "trainer.accelerator=cpu",  # the CPU tier; tests/test_gpu.py runs the GPU's choices
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=3",
         "+trainer.limit_val_batches=2",
         "+trainer.limit_test_batches=2",
-        "callbacks.progress_bar=null",
         f"paths.log_dir={out_dir}",
         f"hydra.run.dir={out_dir}/run",
     ]

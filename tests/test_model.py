@@ -18,6 +18,8 @@ def loader(n=64, batch=16):
 
 
 def fit(model, tmp_path, **trainer_kw):
+    # A bare Trainer: these are the LightningModule's unit tests (tests/test_train.py and the
+    # others run it with the shipped callbacks and loggers); nothing here is a run's output.
     kw = dict(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False)
     trainer = pl.Trainer(default_root_dir=tmp_path, accelerator="cpu", **{**kw, **trainer_kw})
     trainer.fit(model, loader(), loader())
@@ -77,6 +79,7 @@ def test_checkpoint_reloads_with_weights_only(tmp_path):
 def test_test_loss_is_the_mean_over_images_with_a_short_last_batch(tmp_path):
     model = Classifier(NET).eval()
     data = loader(n=72, batch=32)  # batches of 32, 32 and 8 images
+    # a bare Trainer, as fit() above
     trainer = pl.Trainer(default_root_dir=tmp_path, accelerator="cpu", logger=False,
                          enable_model_summary=False)  # fmt: skip
     trainer.test(model, data)

@@ -24,7 +24,6 @@ def deterministic(fake_data_dir, out_dir):
         *tiny_overrides(fake_data_dir, out_dir), "trainer.max_epochs=2",
         "trainer.deterministic=true", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-        "callbacks.model_summary=null",
     ]  # fmt: skip
 
 

@@ -141,7 +141,8 @@ def test_ema_weights_are_validated_and_checkpointed(tmp_path):
     assert torch.equal(loaded.state_dict()["net.head.2.weight"], average["net.head.2.weight"])
     # ... and validating the checkpoint's weights gives the val/loss logged during fit
     reloaded = Classifier.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt")
-    check = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    check = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)  # a bare one:
+    # it only validates the checkpoint's weights, for the number to compare with
     (result,) = check.validate(reloaded, loader(), verbose=False)
     assert result["val/loss"] == pytest.approx(logged, rel=1e-5)
 
