@@ -6,6 +6,7 @@ command) and the output files that matter (metrics.json, run.json, report.md, ..
     python scripts/record_results.py --dry-run           # what it would run and write
     python scripts/record_results.py                     # smoke, predict_export, demo_sweep
     python scripts/record_results.py bench_cpu           # the CPU benchmark (minutes)
+    python scripts/record_results.py --note "..."        # a sentence kept in each record.json
 
 Records: smoke (`fashion-train experiment=smoke`), predict_export (the README's demo pictures,
 `fashion-predict` and `fashion-export` on the smoke run's checkpoint; needs smoke in the same
@@ -115,7 +116,7 @@ class LoadSampler:
         return {"min": min(s), "mean": round(sum(s) / len(s), 2), "max": max(s)}
 
 
-def record(name: str, work: Path, py: str) -> None:
+def record(name: str, work: Path, py: str, note: str | None = None) -> None:
     steps = plan(name, work, py)
     staged = work / "staged" / name
     shutil.rmtree(staged, ignore_errors=True)
@@ -152,6 +153,7 @@ def record(name: str, work: Path, py: str) -> None:
         "hardware": hardware(),
         "python": platform.python_version(),
         "load_1min": load.summary(),
+        **({"note": note} if note else {}),
         "commands": commands,
         "files": sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()),
     }
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("names", nargs="*", default=list(DEFAULT), help=f"any of {', '.join(NAMES)}")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--note", help="a sentence for each record.json, e.g. what else loaded the "
+                                  "machine while it ran")  # fmt: skip
     args = p.parse_args(argv)
     bad = [n for n in args.names if n not in NAMES]
     if bad:
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         if (ROOT / "data").is_dir() and not (work / "data").exists():
             (work / "data").symlink_to(ROOT / "data")  # commands run in `work` look in data/
-        record(name, work, sys.executable)
+        record(name, work, sys.executable, args.note)
     return 0
 
 

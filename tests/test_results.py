@@ -119,3 +119,13 @@ def test_readme_benchmark_tables_are_the_recorded_run():
     bench = json.loads((RESULTS / "bench_cpu" / "bench.json").read_text())
     assert bench["table"] in README
     assert bench["table"] in (ROOT / "docs" / "RESULTS.md").read_text()
+
+
+def test_a_record_keeps_its_note(tmp_path):
+    """--note: a sentence in record.json (what else loaded the machine, say)."""
+    script = runpy.run_path(str(ROOT / "scripts" / "record_results.py"))
+    record, results = script["record"], tmp_path / "results"
+    record.__globals__.update(RESULTS=results, plan=lambda name, work, py: [(["true"], {})])
+    record("smoke", tmp_path / "work", sys.executable, "shared with other jobs")
+    saved = json.loads((results / "smoke" / "record.json").read_text())
+    assert saved["note"] == "shared with other jobs" and saved["commands"][0]["command"] == "true"
