@@ -21,14 +21,14 @@ $(VENV)/.installed: pyproject.toml
 # The data: already here, or the Debian/Ubuntu package (as root, or with sudo), or the download.
 # A look that finds nothing stays silent: "not found" is said only when every way failed.
 data: install
-	@found=$$($(PY) -m fashion_resnet.raw_files --check 2>&1) && { echo "$$found"; exit 0; }; \
+	@found=$$($(PY) -m fashion_resnet.data.idx_files --check 2>&1) && { echo "$$found"; exit 0; }; \
 	if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 		echo "Installing the system copy of FashionMNIST (Debian package dataset-fashion-mnist)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
 	fi; \
-	found=$$($(PY) -m fashion_resnet.raw_files --check 2>&1) && { echo "$$found"; exit 0; }; \
-	$(PY) -m fashion_resnet.raw_files --download
+	found=$$($(PY) -m fashion_resnet.data.idx_files --check 2>&1) && { echo "$$found"; exit 0; }; \
+	$(PY) -m fashion_resnet.data.idx_files --download
 
 train: data
 	$(PY) -m fashion_resnet.train $(ARGS)

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from reference_loop import reference_loader, train_epoch
 
-from fashion_resnet.data import FashionMNISTDataModule
-from fashion_resnet.model import Classifier
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.models.classifier import Classifier
 
 KINDS = ("pipe_ref", "pipe_ours", "ref", "plain", "bare", "shipped")
 VARIANT_PARTS = ("fp32", "bf16", "cl", "compile")
@@ -234,10 +234,11 @@ def run_shipped(args: Namespace, variant: str) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
-    from fashion_resnet import CONF_DIR, hydra_glue
+    from fashion_resnet import CONF_DIR
+    from fashion_resnet.config import hydra_job
     from fashion_resnet.train import train
 
-    hydra_glue.register_resolvers()  # as the entry point does before Hydra composes
+    hydra_job.register_resolvers()  # as the entry point does before Hydra composes
     with tempfile.TemporaryDirectory() as tmp:
         GlobalHydra.instance().clear()
         with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):

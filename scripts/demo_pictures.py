@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fashion_resnet.data import CLASSES
-from fashion_resnet.raw_files import SYSTEM_DIR, find_raw_files, parse_idx, read_idx_bytes
+from fashion_resnet.data.fashion_mnist import CLASSES
+from fashion_resnet.data.idx_files import SYSTEM_DIR, find_raw_files, parse_idx, read_idx_bytes
 
 
 def main(out: Path) -> None:

@@ -2,7 +2,7 @@
 `FashionMNIST` with PIL `Resize` + `ToTensor`, a shuffled `DataLoader` with worker processes, a
 plain loop that calls `.cpu().item()` on the loss and the accuracy every step, Adam 1e-3,
 StepLR(2, 0.9), test accuracy after each epoch. The network is the project's ResNet-18
-(nets.py), so that against the project only the input pipeline and the loop differ.
+(resnet.py), so that against the project only the input pipeline and the loop differ.
 
 On its own it is the accuracy baseline at an equal budget (same epochs, steps, images):
 
@@ -28,8 +28,8 @@ import torch.utils.data as data
 import torchvision
 from torch import nn, optim
 
-from fashion_resnet import nets
-from fashion_resnet.raw_files import find_raw_files, read_idx_bytes
+from fashion_resnet.data.idx_files import find_raw_files, read_idx_bytes
+from fashion_resnet.models import resnet
 
 
 def reference_root(tmp: Path, data_dir: str, verify: bool = True) -> Path:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="also write the per-epoch figures as JSON")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
-    model = nets.resnet18().to(args.device)
+    model = resnet.resnet18().to(args.device)
     optimizer = optim.Adam(params=model.parameters(), lr=1e-3)
     scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.9)
     epochs = []

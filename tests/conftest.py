@@ -14,8 +14,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-from fashion_resnet import CONF_DIR, hydra_glue
-from fashion_resnet.raw_files import MD5, SYSTEM_DIR
+from fashion_resnet import CONF_DIR
+from fashion_resnet.config import hydra_job
+from fashion_resnet.data.idx_files import MD5, SYSTEM_DIR
 
 # Where the DataModule looks first (data.data_dir's default, from the repo root); the system copy
 # comes next. Real-data tests pass PROJECT_DATA as data_dir and find either.
@@ -105,7 +106,7 @@ def compose_config(
     """The config an entry point would get for these overrides: resolvers registered, the Hydra
     config set, `${hydra:runtime.output_dir}` pointing at `output_dir`; `mode` as a launcher
     would set it (None: as the config says)."""
-    hydra_glue.register_resolvers()
+    hydra_job.register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)

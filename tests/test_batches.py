@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from fashion_resnet.batches import BatchDraw, DeviceBatches
-from fashion_resnet.data import FashionMNISTDataModule
+from fashion_resnet.data.batches import BatchDraw, DeviceBatches
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 
 
 def epoch(draw: BatchDraw, e: int) -> list[int]:

@@ -15,8 +15,12 @@ import torch
 from conftest import NET, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 
-from fashion_resnet import checkpoints, cli, divergence, export, guards, predict, train, validate
+from fashion_resnet import errors, export, predict, train
 from fashion_resnet import eval as eval_
+from fashion_resnet.callbacks import divergence, interrupt
+from fashion_resnet.cli import exits
+from fashion_resnet.config import validate
+from fashion_resnet.runs import checkpoints
 
 
 @pytest.fixture
@@ -78,7 +82,7 @@ TRAIN_MISTAKES = {
 
 
 def check_one_line(status: int, err: str, expected: str) -> None:
-    assert status == cli.USER_ERROR, err
+    assert status == exits.USER_ERROR, err
     assert len(err.strip().splitlines()) == 1, err
     assert expected in err, err
 
@@ -124,7 +128,7 @@ def test_devices_beyond_the_cpu_cores(no_data, monkeypatch, capsys):
 def test_bounded_values_name_the_bounds(check, value, expected):
     from omegaconf import OmegaConf
 
-    with pytest.raises(cli.ConfigError) as raised:
+    with pytest.raises(errors.ConfigError) as raised:
         check(OmegaConf.create({"k": value}))
     assert str(raised.value) == expected
 
@@ -184,12 +188,12 @@ def test_empty_inputs_and_unmakeable_outputs(bad_files, no_data, tmp_path, monke
     for entry, args, expected in cases:
         check_one_line(*call(entry, [*no_data, *args], monkeypatch, capsys), expected)
     # A folder of files none of which is a picture: known only once they are read.
-    from fashion_resnet.model import Classifier
+    from fashion_resnet.models.classifier import Classifier
 
     model = tmp_path / "model.ckpt"
     torch.save({"state_dict": Classifier(NET).state_dict(), "hyper_parameters": {"net": NET}},
                model)  # fmt: skip
-    with pytest.raises(cli.ConfigError, match="none of its 1 files is a picture"):
+    with pytest.raises(errors.ConfigError, match="none of its 1 files is a picture"):
         predict.predict(str(model), str(tmp_path / "texts"))
     from fashion_resnet import report
 
@@ -197,14 +201,14 @@ def test_empty_inputs_and_unmakeable_outputs(bad_files, no_data, tmp_path, monke
                            ([str(tmp_path / "empty")], "No run folders")]:  # fmt: skip
         with pytest.raises(SystemExit) as stop:
             report.main(argv)
-        assert stop.value.code == cli.USER_ERROR and expected in capsys.readouterr().err
+        assert stop.value.code == exits.USER_ERROR and expected in capsys.readouterr().err
 
 
 def test_full_error_switch_shows_the_traceback(no_data, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     monkeypatch.setattr(sys, "argv", ["prog", *no_data, "optimizer.lr=-1"])
     GlobalHydra.instance().clear()
-    with pytest.raises(cli.ConfigError, match="optimizer.lr=-1"):
+    with pytest.raises(errors.ConfigError, match="optimizer.lr=-1"):
         train.main()
     assert os.environ["HYDRA_FULL_ERROR"] == "1"
 
@@ -260,7 +264,7 @@ def test_full_disk_during_a_checkpoint_save(fake_data_dir, tmp_path, monkeypatch
             f = FullDisk(f, budget=4096)
         real_save(obj, f)
 
-    monkeypatch.setattr(guards.torch, "save", save)
+    monkeypatch.setattr(interrupt.torch, "save", save)
     args = [*tiny_overrides(fake_data_dir, tmp_path), "trainer.max_epochs=2", "test=false"]
     status, err = call(train, args, monkeypatch, capsys)
     run = tmp_path / "run"
@@ -276,7 +280,7 @@ def test_divergence_and_a_missing_resume_are_user_errors_too():
     diverged = divergence.DivergenceError(
         "train/loss is nan at step 3 (epoch 0, learning rate 1e+12)"
     )
-    assert cli.user_message(diverged) == str(diverged)  # one line, exit 2: no traceback
-    with pytest.raises(SystemExit) as stop, cli.reported("fashion-train"):
-        raise cli.UserError("cannot resume x: x/checkpoints/last.ckpt does not exist")
-    assert stop.value.code == cli.USER_ERROR
+    assert exits.user_message(diverged) == str(diverged)  # one line, exit 2: no traceback
+    with pytest.raises(SystemExit) as stop, exits.reported("fashion-train"):
+        raise errors.UserError("cannot resume x: x/checkpoints/last.ckpt does not exist")
+    assert stop.value.code == exits.USER_ERROR

@@ -11,10 +11,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning.strategies import StrategyRegistry
 
-from fashion_resnet import validate
-from fashion_resnet.cli import ConfigError
+from fashion_resnet.config import validate
+from fashion_resnet.config.validate import check_train
+from fashion_resnet.errors import ConfigError
 from fashion_resnet.train import build_model
-from fashion_resnet.validate import check_train
 
 
 def options(group: str) -> list[str]:
@@ -192,7 +192,7 @@ def test_degradation_sweeps_plain_and_residual_at_two_depths(compose_cfg):
 
 
 def test_reference_recipe_and_its_deprecated_name_compose_alike(compose_cfg):
-    from fashion_resnet.hydra_glue import renamed_choices
+    from fashion_resnet.config.hydra_job import renamed_choices
 
     reference = compose_cfg("train", ["experiment=reference"])
     assert renamed_choices() == []
@@ -247,7 +247,7 @@ def test_every_top_level_key_is_read_by_its_entry_point(compose_cfg, entry):
 
 
 def test_the_deprecated_name_is_one_line_at_start(compose_cfg, capsys):
-    from fashion_resnet.cli import ConfigError
+    from fashion_resnet.errors import ConfigError
     from fashion_resnet.train import train
 
     with pytest.raises(ConfigError):  # stops before any data: the warning comes first

@@ -10,7 +10,8 @@ from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from fashion_resnet import config_tree, hydra_glue
+from fashion_resnet.config import hydra_job
+from fashion_resnet.config import tree as config_tree
 
 ROOT = Path(CONF_DIR).parent
 
@@ -57,11 +58,11 @@ def test_env_file_sets_paths_without_overriding_the_environment(compose_cfg, tmp
     (tmp_path / ".env").write_text(
         "FASHION_RESNET_DATA_DIR=/from/dotenv\nFASHION_RESNET_LOG_DIR=/from/dotenv/logs\n"
     )
-    assert hydra_glue.load_env(tmp_path) == tmp_path / ".env"
+    assert hydra_job.load_env(tmp_path) == tmp_path / ".env"
     cfg = compose_cfg("train")
     assert cfg.paths.data_dir == "/from/dotenv"
     assert cfg.paths.log_dir == "/from/environment"
-    assert hydra_glue.load_env(tmp_path / "nowhere") is None
+    assert hydra_job.load_env(tmp_path / "nowhere") is None
 
 
 def test_hydra_logs_are_coloured_and_the_log_file_stays_in_the_run_folder(compose_cfg):

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from conftest import PROJECT_DATA, REAL_DATA, has_raw_files, make_images, write_fake_fashion_mnist
 
-from fashion_resnet import transforms as T
-from fashion_resnet.data import FashionMNISTDataModule
-from fashion_resnet.raw_files import (
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.data.idx_files import (
     MD5,
     SYSTEM_DIR,
     DataNotFoundError,

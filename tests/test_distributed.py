@@ -15,8 +15,9 @@ from conftest import tiny_overrides
 from hydra.types import RunMode
 from omegaconf import read_write
 
-from fashion_resnet.distributed import check_launch, per_rank_batch_size
-from fashion_resnet.rundirs import run_stamp
+from fashion_resnet.data.batches import per_rank_batch_size
+from fashion_resnet.launch.ddp import check_launch
+from fashion_resnet.runs.folders import run_stamp
 from fashion_resnet.train import train
 
 TESTS = Path(__file__).parent
@@ -177,9 +178,9 @@ def test_ddp_default_config_stopped_and_resumed_matches_one_process(fake_data_di
 
 def one_process_metrics(ckpt: Path, data_dir: Path) -> dict[str, float]:
     """Validation of a checkpoint in this process, on one CPU, with the shipped per-class view."""
-    from fashion_resnet.checkpoints import load_model
-    from fashion_resnet.data import FashionMNISTDataModule
-    from fashion_resnet.views import ValidationFigures
+    from fashion_resnet.callbacks.pictures import ValidationFigures
+    from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+    from fashion_resnet.runs.checkpoints import load_model
 
     model, data_args = load_model(ckpt)
     datamodule = FashionMNISTDataModule(**data_args)

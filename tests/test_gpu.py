@@ -20,7 +20,8 @@ from conftest import tiny_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from fashion_resnet import devices, nets
+from fashion_resnet.launch import devices
+from fashion_resnet.models import resnet
 from fashion_resnet.train import train
 
 
@@ -97,7 +98,7 @@ def test_compiled_forward_and_backward_match_eager_on_cpu():
     def small() -> torch.nn.Module:
         torch.manual_seed(0)
         return torch.nn.Sequential(
-            nets.BasicBlock(1, 8, stride=2), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+            resnet.BasicBlock(1, 8, stride=2), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
             torch.nn.Linear(8, 10),
         )  # fmt: skip
 
@@ -158,8 +159,8 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
     import fashion_resnet.train as entry
 
     off, on = SyncDebug(False), SyncDebug(True)  # off first, on last: the step in between
-    made = entry.hydra_glue.instantiate_all
-    monkeypatch.setattr(entry.hydra_glue, "instantiate_all",
+    made = entry.hydra_job.instantiate_all
+    monkeypatch.setattr(entry.hydra_job, "instantiate_all",
                         lambda node: [off, *made(node), on] if node and "divergence" in node
                         else made(node))  # fmt: skip
     over = gpu_run(fake_data_dir, tmp_path, "trainer.limit_train_batches=6",
@@ -170,7 +171,7 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
         torch.cuda.set_sync_debug_mode("default")
     assert off.batches == 4
 
-    from fashion_resnet.data import FashionMNISTDataModule
+    from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 
     dm = FashionMNISTDataModule(str(fake_data_dir), None, False, False, 64, batch_size=32)
     dm.setup()

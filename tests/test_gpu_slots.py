@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from fashion_resnet import gpu_slots
+from fashion_resnet.launch import gpu_slots
 
 
 def test_a_slot_freed_out_of_order_is_the_one_taken_next(tmp_path):

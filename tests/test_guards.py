@@ -16,11 +16,12 @@ import pytest
 import torch
 from conftest import FULL_NET, tiny_overrides
 
-from fashion_resnet import checkpoints, files, resume, rundirs
-from fashion_resnet.cli import UserError
-from fashion_resnet.divergence import DivergenceError
-from fashion_resnet.guards import AtomicCheckpointIO, RngState
-from fashion_resnet.model import Classifier
+from fashion_resnet.callbacks.divergence import DivergenceError
+from fashion_resnet.callbacks.interrupt import RngState
+from fashion_resnet.errors import UserError
+from fashion_resnet.models.classifier import Classifier
+from fashion_resnet.runs import atomic, checkpoints, folders, resume
+from fashion_resnet.runs.checkpoint_io import AtomicCheckpointIO
 from fashion_resnet.train import train
 
 
@@ -43,10 +44,10 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
 
 def test_interrupted_metrics_write_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    files.write_json(path, {"test/acc": 0.9})
+    atomic.write_json(path, {"test/acc": 0.9})
     monkeypatch.setattr(json, "dump", lambda data, f, **kw: half_write_then_fail(f))
     with pytest.raises(OSError):
-        files.write_json(path, {"test/acc": 0.1})
+        atomic.write_json(path, {"test/acc": 0.1})
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"test/acc": 0.9}
     assert list(tmp_path.iterdir()) == [path]
@@ -207,7 +208,7 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(PermissionError, match=f"cannot write to the run folder {blocker}/run"):
-        rundirs.check_writable(blocker / "run")
+        folders.check_writable(blocker / "run")
 
 
 def make_run(folder, overrides):
@@ -250,7 +251,7 @@ def test_rewrite_args_last_is_the_newest_run(tmp_path):
 def test_truncated_and_altered_dataset_files_are_named(tmp_path):
     from conftest import write_fake_fashion_mnist
 
-    from fashion_resnet.raw_files import MD5, DataNotFoundError, find_raw_files, read_idx_bytes
+    from fashion_resnet.data.idx_files import MD5, DataNotFoundError, find_raw_files, read_idx_bytes
 
     raw = write_fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", 20, 10)
     md5 = {n: hashlib.md5(read_idx_bytes(raw / f"{n}.gz")).hexdigest() for n in MD5}
@@ -283,7 +284,7 @@ def test_fault_drill_gives_up_when_no_checkpoint_comes(tmp_path, body):
 def test_divergence_check_runs_once_per_step_reached_under_gradient_accumulation():
     from types import SimpleNamespace
 
-    from fashion_resnet.divergence import DivergenceGuard
+    from fashion_resnet.callbacks.divergence import DivergenceGuard
 
     guard, checked = DivergenceGuard(every_n_steps=2), []
     guard.check = lambda trainer: (checked.append(trainer.global_step),

@@ -95,13 +95,13 @@ def test_shipped_config_reads_nothing_back_between_logging_steps(
     cfg = compose_cfg("train", over)
     import fashion_resnet.train as entry
 
-    instantiate_all = entry.hydra_glue.instantiate_all
+    instantiate_all = entry.hydra_job.instantiate_all
 
     def with_bucket(node):
         made = instantiate_all(node)
         return [*made, bucket] if node is cfg.get("callbacks") else made
 
-    monkeypatch.setattr(entry.hydra_glue, "instantiate_all", with_bucket)
+    monkeypatch.setattr(entry.hydra_job, "instantiate_all", with_bucket)
     metrics = train(cfg)
     assert metrics["global_step"] == STEPS
     # Lightning logs when (steps done) % EVERY == 0: after batches EVERY-1, 2*EVERY-1, ...

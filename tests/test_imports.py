@@ -42,7 +42,7 @@ def test_importing_every_module_changes_no_process_state():
 def test_the_entry_points_register_the_resolvers_they_need():
     from omegaconf import OmegaConf
 
-    from fashion_resnet import hydra_glue
+    from fashion_resnet.config import hydra_job
 
-    hydra_glue.register_resolvers()
+    hydra_job.register_resolvers()
     assert OmegaConf.has_resolver("run_stamp") and OmegaConf.has_resolver("job_label")

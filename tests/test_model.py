@@ -8,7 +8,7 @@ import torch
 from conftest import NET, make_images
 from torch.utils.data import DataLoader, TensorDataset
 
-from fashion_resnet.model import Classifier
+from fashion_resnet.models.classifier import Classifier
 
 
 def loader(n=64, batch=16):

@@ -2,18 +2,18 @@ import pytest
 import torch
 import torchvision
 
-from fashion_resnet import nets
+from fashion_resnet.models import resnet
 
 
-@pytest.mark.parametrize("arch", list(nets.ARCHS))
+@pytest.mark.parametrize("arch", list(resnet.ARCHS))
 def test_parameter_count_matches_torchvision(arch):
-    ours = nets.build(arch, in_channels=3, num_classes=1000)
+    ours = resnet.build(arch, in_channels=3, num_classes=1000)
     ref = getattr(torchvision.models, arch)()
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
 
 
 def test_stage_shapes_for_224_input():
-    net = nets.resnet18().eval()
+    net = resnet.resnet18().eval()
     x = torch.rand(2, 1, 224, 224)
     shapes = {}
     for name in ["stem", "layer1", "layer2", "layer3", "layer4", "head"]:
@@ -29,11 +29,11 @@ def test_stage_shapes_for_224_input():
     }
 
 
-@pytest.mark.parametrize("arch", list(nets.ARCHS))
+@pytest.mark.parametrize("arch", list(resnet.ARCHS))
 @pytest.mark.parametrize("stem,size", [("imagenet", 32), ("cifar", 16)])
 @pytest.mark.parametrize("residual", [True, False])
 def test_forward_finite_and_gradients_reach_stem(arch, stem, size, residual):
-    net = nets.build(arch, stem=stem, residual=residual)
+    net = resnet.build(arch, stem=stem, residual=residual)
     out = net(torch.rand(2, 1, size, size))
     assert out.shape == (2, 10)
     assert torch.isfinite(out).all()
@@ -43,7 +43,7 @@ def test_forward_finite_and_gradients_reach_stem(arch, stem, size, residual):
 
 
 def test_plain_network_has_no_shortcuts():
-    plain, res = nets.resnet18(residual=False), nets.resnet18()
+    plain, res = resnet.resnet18(residual=False), resnet.resnet18()
     assert not any("shortcut" in n for n, _ in plain.named_parameters())
     assert any("shortcut" in n for n, _ in res.named_parameters())
     # Same main path: the plain net differs by the three 1x1 projection shortcuts only.
@@ -54,7 +54,7 @@ def test_plain_network_has_no_shortcuts():
 
 
 def test_cifar_stem_keeps_resolution():
-    net = nets.resnet18(stem="cifar")
+    net = resnet.resnet18(stem="cifar")
     assert net.stem(torch.rand(1, 1, 28, 28)).shape == (1, 64, 28, 28)
 
 
@@ -68,4 +68,4 @@ def test_cifar_stem_keeps_resolution():
 )
 def test_bad_arguments_name_value_and_choices(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        nets.build(**kwargs)
+        resnet.build(**kwargs)

@@ -8,13 +8,13 @@ from conftest import compose_config, make_images, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from fashion_resnet import checkpoints, rundirs
 from fashion_resnet import export as E
-from fashion_resnet import transforms as T
-from fashion_resnet.checkpoints import CheckpointError
-from fashion_resnet.cli import ConfigError
-from fashion_resnet.data import CLASSES, FashionMNISTDataModule
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.fashion_mnist import CLASSES, FashionMNISTDataModule
+from fashion_resnet.errors import ConfigError
 from fashion_resnet.predict import predict, to_fashion_mnist, write
+from fashion_resnet.runs import checkpoints, folders
+from fashion_resnet.runs.checkpoints import CheckpointError
 from fashion_resnet.train import train
 
 
@@ -117,7 +117,7 @@ def test_predict_in_batches_matches_one_pass_over_the_folder(run_dir, tmp_path):
     """A small folder gives exactly what the whole folder in one forward pass gave."""
     folder = picture_folder(tmp_path / "pics", 10)
     rows, _ = predict(str(run_dir), str(folder))
-    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(run_dir))
+    model, data_args = checkpoints.load_model(folders.checkpoint_in(run_dir))
     pictures = []
     for f in sorted(folder.iterdir()):
         with Image.open(f) as img:
@@ -146,7 +146,7 @@ def test_export_both_formats_verified_against_the_training_path(run_dir, tmp_pat
     assert all(d <= E.TOLERANCE for d in meta["verification"]["max_abs_diff"].values())
     # The files work on their own, for any batch size: uint8 28x28 in, probabilities out, as
     # the model saw them in training (the DataModule's transform, 28 -> 32 px, normalised).
-    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(run_dir))
+    model, data_args = checkpoints.load_model(folders.checkpoint_in(run_dir))
     datamodule = FashionMNISTDataModule(**data_args)
     for n in (1, 5):
         images = make_images(torch.arange(n) % 10, seed=9)
@@ -180,11 +180,11 @@ def test_a_checkpoint_trained_with_compile_evaluates_predicts_and_exports_withou
     run_dir, fake_data_dir, tmp_path, monkeypatch
 ):
     from fashion_resnet.eval import evaluate
-    from fashion_resnet.model import Classifier
+    from fashion_resnet.models.classifier import Classifier
 
     assert "compile" not in Classifier({"arch": "resnet18"}, compile=True).hparams
     # A checkpoint of an earlier version holds the run's choice: model.compile=true.
-    ckpt = torch.load(rundirs.checkpoint_in(run_dir), weights_only=True)
+    ckpt = torch.load(folders.checkpoint_in(run_dir), weights_only=True)
     ckpt["hyper_parameters"]["compile"] = True
     path = tmp_path / "compiled.ckpt"
     torch.save(ckpt, path)

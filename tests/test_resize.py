@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from conftest import REAL_DATA, make_images
 
 from fashion_resnet import export as E
-from fashion_resnet import resize as R
-from fashion_resnet import transforms as T
-from fashion_resnet.data import FashionMNISTDataModule
-from fashion_resnet.raw_files import parse_idx, read_idx_bytes
+from fashion_resnet.data import resize as R
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.data.idx_files import parse_idx, read_idx_bytes
 
 
 def kernel(images: torch.Tensor, size: int) -> torch.Tensor:

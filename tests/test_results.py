@@ -13,7 +13,7 @@ import pytest
 from conftest import PROJECT_DATA, REAL_DATA
 from PIL import Image
 
-from fashion_resnet.raw_files import SYSTEM_DIR
+from fashion_resnet.data.idx_files import SYSTEM_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import tiny_overrides
 
-from fashion_resnet import resume
+from fashion_resnet.runs import resume
 
 
 def cli(*args: str) -> list[str]:

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from conftest import NET, make_images
 
-from fashion_resnet import transforms as T
-from fashion_resnet.model import Classifier
+from fashion_resnet.data import transforms as T
+from fashion_resnet.models.classifier import Classifier
 
 
 def _pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:

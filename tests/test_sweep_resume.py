@@ -12,8 +12,9 @@ import pytest
 import torch
 from conftest import tiny_overrides
 
-from fashion_resnet import report, resume, rundirs, sweep_resume
-from fashion_resnet.cli import UserError
+from fashion_resnet import report
+from fashion_resnet.errors import UserError
+from fashion_resnet.runs import folders, resume, sweep_resume
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 STEPS = 10  # 5 epochs of 2 batches
@@ -42,7 +43,7 @@ def test_stopped_sweep_finishes_without_redoing_a_finished_job(fake_data_dir, tm
     first = subprocess.Popen(cli("-m", *args), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
     # Stop the sweep (SIGTERM, as a scheduler's preemption) once job 1 has a checkpoint.
-    ckpt = sweep / "1" / rundirs.LAST
+    ckpt = sweep / "1" / folders.LAST
     deadline = time.time() + 300
     while not ckpt.exists() and first.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -105,8 +106,8 @@ def test_short_form_replays_the_saved_command_line(tmp_path):
 
 def test_a_stopped_job_resumes_from_its_own_checkpoint(tmp_path, compose_cfg):
     out = tmp_path / "out"
-    (out / rundirs.LAST).parent.mkdir(parents=True)
-    (out / rundirs.LAST).write_bytes(b"")
+    (out / folders.LAST).parent.mkdir(parents=True)
+    (out / folders.LAST).write_bytes(b"")
     (out / "run.json").write_text(json.dumps({"overrides": ["seed=3"]}))
     single = compose_cfg("train", ["seed=3"])
     assert sweep_resume.prepare_job(single) is None and single.ckpt_path is None  # not a sweep

@@ -14,11 +14,11 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from fashion_resnet import hydra_glue
-from fashion_resnet.callbacks import flatten
-from fashion_resnet.data import CLASSES
+from fashion_resnet.callbacks.pictures import ValidationFigures
+from fashion_resnet.callbacks.scalars import flatten
+from fashion_resnet.config import hydra_job
+from fashion_resnet.data.fashion_mnist import CLASSES
 from fashion_resnet.train import train
-from fashion_resnet.views import ValidationFigures
 
 EPOCHS, STEPS_PER_EPOCH = 2, 3  # tiny_overrides: limit_train_batches=3
 EPOCH_TAGS = [
@@ -176,7 +176,7 @@ def test_sweep_jobs_are_named_by_their_swept_values(tmp_path, monkeypatch):
 
 
 def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
-    params = hydra_glue.hparams(compose_cfg("train", ["~scheduler"]))
+    params = hydra_job.hparams(compose_cfg("train", ["~scheduler"]))
     assert params["scheduler"] is None
     # precision stays null in the composed config; train.py fills it in for the device
     trainer = {"max_epochs": 10, "precision": None, "accumulate_grad_batches": 1,

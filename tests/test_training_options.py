@@ -10,10 +10,10 @@ from conftest import tiny_overrides
 from pytorch_lightning.callbacks import EMAWeightAveraging, ModelCheckpoint
 from test_model import NET, fit, loader
 
-from fashion_resnet import checkpoints
-from fashion_resnet.model import Classifier
+from fashion_resnet.config.validate import check_train
+from fashion_resnet.models.classifier import Classifier
+from fashion_resnet.runs import checkpoints
 from fashion_resnet.train import build_model, train
-from fashion_resnet.validate import check_train
 
 SGD = functools.partial(torch.optim.SGD, lr=0.1)
 STEP = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1)

@@ -13,14 +13,18 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
-from fashion_resnet.data import FashionMNISTDataModule
-from fashion_resnet.files import write_json
+from fashion_resnet import CONF_DIR
+from fashion_resnet.cli import console, exits
+from fashion_resnet.config import hydra_job, validate
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.runs import checkpoints
+from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs.atomic import write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     validate.check_eval(cfg)
-    rundirs.check_writable(hydra_glue.output_dir(), "the output folder", "hydra.run.dir=<folder>")
+    rundirs.check_writable(hydra_job.output_dir(), "the output folder", "hydra.run.dir=<folder>")
     start = time.time()
     model, data_hparams = checkpoints.load_model(rundirs.checkpoint_in(cfg.ckpt_path))
     # Preprocessing (image size, normalisation) as trained; where the files are and the batch
@@ -33,25 +37,25 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         **rundirs.scalar_metrics(trainer.callback_metrics),
         "ckpt_path": str(cfg.ckpt_path),
         "elapsed_s": round(time.time() - start, 1),
-        "overrides": hydra_glue.overrides(),
+        "overrides": hydra_job.overrides(),
     }
     if trainer.is_global_zero:
-        write_json(hydra_glue.output_dir() / "metrics.json", metrics)
-        print(console.results(hydra_glue.output_dir(), tensorboard=False), flush=True)
+        write_json(hydra_job.output_dir() / "metrics.json", metrics)
+        print(console.results(hydra_job.output_dir(), tensorboard=False), flush=True)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def run(cfg: DictConfig) -> None:
-    with cli.job():
+    with exits.job():
         evaluate(cfg)
 
 
 def main() -> None:
-    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
-    hydra_glue.load_env()  # .env paths, before the configs read them
+    hydra_job.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    hydra_job.load_env()  # .env paths, before the configs read them
     console.quiet()
-    cli.run(run, "fashion-eval")
+    exits.run(run, "fashion-eval")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,16 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
-from fashion_resnet import resize as R
-from fashion_resnet import transforms as T
-from fashion_resnet.data import CLASSES, FashionMNISTDataModule
-from fashion_resnet.files import write_json
-from fashion_resnet.raw_files import parse_idx, read_idx_bytes
+from fashion_resnet import CONF_DIR
+from fashion_resnet.cli import console, exits
+from fashion_resnet.config import hydra_job, validate
+from fashion_resnet.data import resize as R
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.fashion_mnist import CLASSES, FashionMNISTDataModule
+from fashion_resnet.data.idx_files import parse_idx, read_idx_bytes
+from fashion_resnet.runs import checkpoints
+from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs.atomic import write_json
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between training path and an export
 MAX_BATCH = 65_536  # the exported batch dimension is dynamic up to this many images
@@ -165,7 +169,7 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def run(cfg: DictConfig) -> None:
-    with cli.job():
+    with exits.job():
         validate.check_export(cfg)
         rundirs.check_creatable(Path(cfg.output_dir), "output_dir=<folder>")
         data = dict(cfg.get("data") or {})
@@ -177,10 +181,10 @@ def run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
-    hydra_glue.load_env()  # .env paths, before the configs read them
+    hydra_job.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    hydra_job.load_env()  # .env paths, before the configs read them
     console.quiet()
-    cli.run(run, "fashion-export")
+    exits.run(run, "fashion-export")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,15 @@ from omegaconf import DictConfig
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
-from fashion_resnet import transforms as T
-from fashion_resnet.cli import ConfigError
-from fashion_resnet.data import CLASSES
-from fashion_resnet.files import write_json
+from fashion_resnet import CONF_DIR
+from fashion_resnet.cli import console, exits
+from fashion_resnet.config import hydra_job, validate
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.fashion_mnist import CLASSES
+from fashion_resnet.errors import ConfigError
+from fashion_resnet.runs import checkpoints
+from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs.atomic import write_json
 
 INVERT_CHOICES = ("auto", "true", "false")
 MAX_LISTED = 50  # pictures listed one a line on the console; more: counts per class
@@ -125,7 +129,7 @@ def write(rows: list[dict[str, Any]], skipped: list[tuple[str, str]], out: Path)
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def run(cfg: DictConfig) -> None:
-    with cli.job():
+    with exits.job():
         validate.check_predict(cfg)
         out = Path(cfg.output)
         rundirs.check_creatable(out.parent, "output=<folder>/<name>")
@@ -147,10 +151,10 @@ def run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    hydra_glue.register_resolvers()  # the configs name their folders with ${run_stamp:}
-    hydra_glue.load_env()  # .env paths, before the configs read them
+    hydra_job.register_resolvers()  # the configs name their folders with ${run_stamp:}
+    hydra_job.load_env()  # .env paths, before the configs read them
     console.quiet()
-    cli.run(run, "fashion-predict")
+    exits.run(run, "fashion-predict")
 
 
 if __name__ == "__main__":

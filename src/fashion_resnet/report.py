@@ -19,9 +19,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fashion_resnet import cli, report_plot, rundirs
-from fashion_resnet.cli import UserError
-from fashion_resnet.hydra_glue import override_values, swept_keys
+from fashion_resnet.cli import exits
+from fashion_resnet.config.hydra_job import override_values, swept_keys
+from fashion_resnet.errors import UserError
+from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs import report_plot
 
 METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
            "elapsed_s": "wall time (s)"}  # fmt: skip
@@ -210,7 +212,7 @@ def check_metric(metric: str | None, jobs: list[Job]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with cli.reported("fashion-report"):
+    with exits.reported("fashion-report"):
         return report(argv)
 
 

@@ -21,26 +21,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from fashion_resnet import (
-    CONF_DIR,
-    cli,
-    config_tree,
-    console,
-    devices,
-    distributed,
-    gpu_slots,
-    hydra_glue,
-    provenance,
-    resume,
-    rundirs,
-    sweep_resume,
-    tracking,
-    validate,
-    workload,
-)
-from fashion_resnet.callbacks import HParamsSummary, flatten
-from fashion_resnet.files import write_json
-from fashion_resnet.model import SCHEDULE_KEYS
+from fashion_resnet import CONF_DIR
+from fashion_resnet.callbacks.scalars import HParamsSummary, flatten
+from fashion_resnet.cli import console, exits
+from fashion_resnet.config import hydra_job, validate, workload
+from fashion_resnet.config import tree as config_tree
+from fashion_resnet.launch import ddp, devices, gpu_slots
+from fashion_resnet.models.classifier import SCHEDULE_KEYS
+from fashion_resnet.runs import folders, provenance, resume, sweep_resume, tracking
+from fashion_resnet.runs.atomic import write_json
 
 
 def build_model(cfg: DictConfig) -> pl.LightningModule:
@@ -77,19 +66,19 @@ def device_defaults(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    for message in hydra_glue.renamed_choices():  # one line each, not a warning's source dump
+    for message in hydra_job.renamed_choices():  # one line each, not a warning's source dump
         console.say(f"fashion-train: warning: {message}")
     validate.check_train(cfg)
     if (finished := sweep_resume.prepare_job(cfg)) is not None:  # a sweep re-run: job done
         return finished
     gpu_slots.assign(cfg)  # a parallel (joblib) sweep job: its own GPU, before CUDA starts
     chosen = device_defaults(cfg)  # after gpu_slots: it asks CUDA what this job sees
-    rundirs.check_writable(hydra_glue.output_dir())
-    ckpt_path = resume.checkpoint_for(cfg, hydra_glue.output_dir())  # a bad one: before the tree
-    if ckpt_path and ckpt_path.resolve().is_relative_to(hydra_glue.output_dir().resolve()):
+    folders.check_writable(hydra_job.output_dir())
+    ckpt_path = resume.checkpoint_for(cfg, hydra_job.output_dir())  # a bad one: before the tree
+    if ckpt_path and ckpt_path.resolve().is_relative_to(hydra_job.output_dir().resolve()):
         console.quiet_resume()  # a resume in the run's own folder
     if cfg.get("print_config"):
-        config_tree.show(cfg, hydra_glue.output_dir() / "config_tree.txt")
+        config_tree.show(cfg, hydra_job.output_dir() / "config_tree.txt")
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -97,25 +86,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # One raw 28x28 image: the model summary passes it through the data transforms and prints
     # each layer's input and output shape, like the notebook's shape table.
     model.example_input_array = torch.zeros(1, 28, 28, dtype=torch.uint8)
-    callbacks = hydra_glue.instantiate_all(cfg.get("callbacks"))
-    params = flatten(hydra_glue.hparams(cfg))
+    callbacks = hydra_job.instantiate_all(cfg.get("callbacks"))
+    params = flatten(hydra_job.hparams(cfg))
     for cb in callbacks:  # the HPARAMS tab shows the resolved config, not only the model's args
         if isinstance(cb, HParamsSummary):
             cb.params = params
-    loggers = hydra_glue.instantiate_all(cfg.get("logger"))
+    loggers = hydra_job.instantiate_all(cfg.get("logger"))
     tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    distributed.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    distributed.per_rank_batch_size(cfg.data.batch_size, trainer.world_size)  # now, not at fit
+    ddp.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    ddp.per_rank_batch_size(cfg.data.batch_size, trainer.world_size)  # now, not at fit
     if trainer.is_global_zero and (notice := console.cpu_notice(cfg, workload.train_images(cfg))):
         console.say(notice)
-    provenance.write_run_info(hydra_glue.output_dir() / "run.json", trainer, chosen)
+    provenance.write_run_info(hydra_job.output_dir() / "run.json", trainer, chosen)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException as e:  # checkpoint saved by guards.InterruptCheckpoint
         raise SystemExit(128 + signal.SIGTERM) from e
-    fit_metrics = rundirs.scalar_metrics(trainer.callback_metrics)
+    fit_metrics = folders.scalar_metrics(trainer.callback_metrics)
     test_metrics, best_ckpt = {}, None
     if cfg.get("test"):
         best_ckpt = (
@@ -124,7 +113,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if not best_ckpt:  # fast_dev_run or no checkpoint callback: test the weights in memory
             best_ckpt = None
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt, weights_only=True)
-        test_metrics = rundirs.scalar_metrics(trainer.callback_metrics)
+        test_metrics = folders.scalar_metrics(trainer.callback_metrics)
 
     metrics = {
         **fit_metrics,
@@ -133,18 +122,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_ckpt": best_ckpt,
-        "overrides": hydra_glue.overrides(),
+        "overrides": hydra_job.overrides(),
     }
     if trainer.is_global_zero:  # one metrics.json per run, however many ranks
-        write_json(hydra_glue.output_dir() / "metrics.json", metrics)
-        tracking.finish(trainer.loggers, [best_ckpt, hydra_glue.output_dir() / "metrics.json"])
-        print(console.results(hydra_glue.output_dir(), bool(cfg.get("logger"))), flush=True)
+        write_json(hydra_job.output_dir() / "metrics.json", metrics)
+        tracking.finish(trainer.loggers, [best_ckpt, hydra_job.output_dir() / "metrics.json"])
+        print(console.results(hydra_job.output_dir(), bool(cfg.get("logger"))), flush=True)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def run(cfg: DictConfig) -> float | None:
-    with cli.job():
+    with exits.job():
         metrics = train(cfg)
     metric = cfg.get("optimized_metric")
     return metrics.get(metric) if metric else None
@@ -153,12 +142,12 @@ def run(cfg: DictConfig) -> float | None:
 def main() -> None:
     # `ckpt_path=<run folder>` / `ckpt_path=last` resume in the run's folder with its config:
     # that decides hydra.run.dir, so it has to happen before Hydra composes.
-    hydra_glue.register_resolvers()
-    hydra_glue.load_env()  # .env paths, before the configs read them
-    with cli.reported("fashion-train"):
+    hydra_job.register_resolvers()
+    hydra_job.load_env()  # .env paths, before the configs read them
+    with exits.reported("fashion-train"):
         sys.argv[1:] = resume.rewrite_args(sys.argv[1:])
     console.quiet()
-    cli.run(run, "fashion-train")
+    exits.run(run, "fashion-train")
 
 
 if __name__ == "__main__":

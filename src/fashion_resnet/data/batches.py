@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import TensorDataset
 
+from fashion_resnet.errors import ConfigError
+
 
 class BatchDraw:
     """Index tensors (on `device`), one per batch of this rank's share of an epoch."""
@@ -111,3 +113,12 @@ class DeviceBatches:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.resume = dict(state)
+
+
+def per_rank_batch_size(global_batch: int, world_size: int) -> int:
+    if global_batch % world_size:
+        raise ConfigError(
+            f"data.batch_size={global_batch} is the global batch and must divide evenly over "
+            f"the {world_size} processes (devices x nodes); use a multiple of {world_size}"
+        )
+    return global_batch // world_size

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from fashion_resnet.cli import ConfigError
+from fashion_resnet.errors import ConfigError
 
 TRAIN_IMAGES = 60_000  # FashionMNIST's training set (raw_files.MD5 fixes its size)
 

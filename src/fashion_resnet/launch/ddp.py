@@ -14,17 +14,6 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
-from fashion_resnet.cli import ConfigError
-
-
-def per_rank_batch_size(global_batch: int, world_size: int) -> int:
-    if global_batch % world_size:
-        raise ConfigError(
-            f"data.batch_size={global_batch} is the global batch and must divide evenly over "
-            f"the {world_size} processes (devices x nodes); use a multiple of {world_size}"
-        )
-    return global_batch // world_size
-
 
 def check_launch(trainer: pl.Trainer, multirun: bool) -> None:
     """Refuse a DDP launch that would replay a multirun in every rank (rule 3 above)."""

@@ -15,11 +15,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from fashion_resnet import transforms as T
-from fashion_resnet.batches import BatchDraw, DeviceBatches
-from fashion_resnet.cli import ConfigError
-from fashion_resnet.distributed import per_rank_batch_size
-from fashion_resnet.raw_files import MD5, SYSTEM_DIR, find_raw_files, parse_idx, read_idx_bytes
+from fashion_resnet.data import transforms as T
+from fashion_resnet.data.batches import BatchDraw, DeviceBatches, per_rank_batch_size
+from fashion_resnet.data.idx_files import MD5, SYSTEM_DIR, find_raw_files, parse_idx, read_idx_bytes
+from fashion_resnet.errors import ConfigError
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -10,9 +10,10 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from fashion_resnet import nets, workload
-from fashion_resnet.cli import ConfigError
-from fashion_resnet.model import FIT_METRICS, TEST_METRICS
+from fashion_resnet.config import workload
+from fashion_resnet.errors import ConfigError
+from fashion_resnet.models import resnet
+from fashion_resnet.models.classifier import FIT_METRICS, TEST_METRICS
 
 # FashionMNIST's sizes, fixed by the published files (raw_files.MD5): known without loading them.
 TRAIN_IMAGES, TEST_IMAGES = workload.TRAIN_IMAGES, 10_000
@@ -21,13 +22,13 @@ _ABSENT = object()
 
 def check_train(cfg: DictConfig) -> None:
     required(cfg, "ckpt_path", allow_null=True)
-    stem = choice(cfg, "model.net.stem", nets.STEMS, default="imagenet")
-    choice(cfg, "model.net.arch", tuple(nets.ARCHS))
+    stem = choice(cfg, "model.net.stem", resnet.STEMS, default="imagenet")
+    choice(cfg, "model.net.arch", tuple(resnet.ARCHS))
     size = integer(cfg, "data.image_size", low=1, unit="px")
-    if size < nets.MIN_IMAGE_SIZE[stem]:
+    if size < resnet.MIN_IMAGE_SIZE[stem]:
         raise ConfigError(
             f"data.image_size={size} is too small for the {stem!r} stem: use >= "
-            f"{nets.MIN_IMAGE_SIZE[stem]} px (or model.net.stem=cifar for small images)"
+            f"{resnet.MIN_IMAGE_SIZE[stem]} px (or model.net.stem=cifar for small images)"
         )
     check_data(cfg)
     number(cfg, "optimizer.lr", above=0.0)

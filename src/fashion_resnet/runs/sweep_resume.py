@@ -26,9 +26,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet.cli import UserError
-from fashion_resnet.hydra_glue import overrides, parse_overrides
-from fashion_resnet.rundirs import LAST
+from fashion_resnet.config.hydra_job import overrides, parse_overrides
+from fashion_resnet.errors import UserError
+from fashion_resnet.runs.folders import LAST
 
 SAVED = "multirun.yaml"  # written into the sweep folder by Hydra's sweepers
 log = logging.getLogger(__name__)

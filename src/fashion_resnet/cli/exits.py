@@ -15,17 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from fashion_resnet.errors import UserError
+
 USER_ERROR = 2  # exit status of a user's mistake (argparse, git and pip use 2 as well)
 FULL_ERROR = "HYDRA_FULL_ERROR"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-class UserError(Exception):
-    """A mistake the user can fix from the message alone: one line, exit status 2."""
-
-
-class ConfigError(UserError, ValueError):
-    """A config value of the wrong type or out of range; the message names the key."""
 
 
 # Set by run() for the process: the program's name, and HYDRA_FULL_ERROR as the user set it.

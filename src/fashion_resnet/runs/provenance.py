@@ -17,8 +17,8 @@ import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.utilities import rank_zero_only
 
-from fashion_resnet.files import write_json
-from fashion_resnet.hydra_glue import overrides
+from fashion_resnet.config.hydra_job import overrides
+from fashion_resnet.runs.atomic import write_json
 
 PACKAGES = [
     "fashion_resnet", "torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core",

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from fashion_resnet.cli import UserError
-from fashion_resnet.data import FashionMNISTDataModule
-from fashion_resnet.model import Classifier
+from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.errors import UserError
+from fashion_resnet.models.classifier import Classifier
 
 
 class CheckpointError(UserError, RuntimeError):

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fashion_resnet.cli import UserError
+from fashion_resnet.errors import UserError
 
 LAST = Path("checkpoints") / "last.ckpt"
 
@@ -87,7 +87,7 @@ def check_creatable(folder: Path, key: str) -> None:
 def checkpoint_in(path: str | Path) -> Path:
     """A .ckpt file as is; a run folder -> its best checkpoint (from metrics.json), else
     checkpoints/last.ckpt."""
-    from fashion_resnet.checkpoints import CheckpointError  # torch and the model: only here
+    from fashion_resnet.runs.checkpoints import CheckpointError  # torch and the model: only here
 
     path = Path(path)
     if path.is_file():

@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet.rundirs import run_stamp
+from fashion_resnet.runs.folders import run_stamp
 
 
 def register_resolvers() -> None:

@@ -1,5 +1,5 @@
 """The four raw FashionMNIST IDX files: where to find them, checking them against their
-published MD5, and reading them as uint8 tensors. `python -m fashion_resnet.raw_files --check`
+published MD5, and reading them as uint8 tensors. `python -m fashion_resnet.data.idx_files --check`
 (used by `make data`) exits 0 when verified files are found."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from fashion_resnet.cli import UserError
+from fashion_resnet.errors import UserError
 
 # Published MD5 of each *decompressed* file: the .gz bytes differ between mirrors (Debian
 # recompresses them), the IDX content does not.
@@ -104,7 +104,7 @@ def find_raw_files(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m fashion_resnet.data --check`: exit 0 when verified files are found."""
+    """`python -m fashion_resnet.data.idx_files --check`: exit 0 when verified files are found."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -15,9 +15,9 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from fashion_resnet import figures
-from fashion_resnet.callbacks import step, tag, tensorboard
-from fashion_resnet.data import CLASSES
+from fashion_resnet.callbacks import figures
+from fashion_resnet.callbacks.scalars import step, tag, tensorboard
+from fashion_resnet.data.fashion_mnist import CLASSES
 
 
 class AtFirstBatch(pl.Callback):

@@ -15,10 +15,10 @@ from typing import Any
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
-from fashion_resnet import checkpoints, sweep_resume
-from fashion_resnet.cli import UserError
-from fashion_resnet.hydra_glue import override_text, parse_overrides
-from fashion_resnet.rundirs import LAST, newest_run, runs_dir
+from fashion_resnet.config.hydra_job import override_text, parse_overrides
+from fashion_resnet.errors import UserError
+from fashion_resnet.runs import checkpoints, sweep_resume
+from fashion_resnet.runs.folders import LAST, newest_run, runs_dir
 
 
 def rewrite_args(args: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The LightningModule ("the system"): a classifier around a backbone from nets.py.
+"""The LightningModule ("the system"): a classifier around a backbone from resnet.py.
 
 It owns the loss, the metrics and their names, and the optimizer/scheduler wiring. The backbone
 is described by plain values (`net={"arch": "resnet18", ...}`) so that checkpoints hold no
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from fashion_resnet import nets
+from fashion_resnet.models import resnet
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -75,7 +75,7 @@ class Classifier(pl.LightningModule):
         # how this run trains, not what the checkpoint is: eval, predict and export of it (and a
         # resume, which takes the run's config) must not compile unless asked.
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "compile"])
-        self.net = nets.build(**net)
+        self.net = resnet.build(**net)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:

@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from fashion_resnet.cli import UserError
+from fashion_resnet.errors import UserError
 
 
 class DivergenceError(UserError, FloatingPointError):

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from fashion_resnet.resize import resize
+from fashion_resnet.data.resize import resize
 
 # FashionMNIST training-set pixel statistics after scaling to [0, 1]
 # (tests/test_data.py checks them against the real files).

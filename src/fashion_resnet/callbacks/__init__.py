@@ -1,0 +1,1 @@
+"""Lightning callbacks: TensorBoard numbers and pictures, the divergence stop, interrupt safety."""

@@ -1,0 +1,1 @@
+"""What a user meets at the command line: one-line errors, exit codes, the console."""

@@ -1,0 +1,1 @@
+"""The learning core's networks: backbones (plain nn.Modules) and the LightningModule."""
