@@ -231,12 +231,12 @@ def test_every_top_level_key_is_read_by_its_entry_point(compose_cfg, entry):
     package = Path(fashion_resnet.__file__).parent
     source = (package / f"{entry}.py").read_text()
     entries = {"train", "eval", "predict", "export", "report"}
-    names = set()
+    names = set()  # module paths relative to the package: "config/validate"
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module == "fashion_resnet":
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fashion_resnet."):
-            names.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fashion_resnet"):
+            base = node.module.split(".")[1:]
+            names |= {"/".join([*base, alias.name]) for alias in node.names}
+            names.add("/".join(base))
     for name in sorted(names - entries):
         if (package / f"{name}.py").is_file():
             source += (package / f"{name}.py").read_text()
