@@ -273,7 +273,7 @@ def test_fault_drill_gives_up_when_no_checkpoint_comes(tmp_path, body):
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\n{body}\n")
     fake.chmod(0o755)
-    drill = Path(__file__).resolve().parents[1] / "scripts" / "fault_drill.sh"
+    drill = Path(__file__).resolve().parents[2] / "scripts" / "fault_drill.sh"
     env = {**os.environ, "PY": str(fake), "WAIT_S": "2"}
     out = subprocess.run([str(drill), str(tmp_path / "log")], env=env, capture_output=True,
                          text=True, timeout=60)  # fmt: skip

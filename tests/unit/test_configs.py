@@ -14,7 +14,7 @@ from pytorch_lightning.strategies import StrategyRegistry
 from fashion_resnet.config import validate
 from fashion_resnet.config.validate import check_train
 from fashion_resnet.errors import ConfigError
-from fashion_resnet.train import build_model
+from fashion_resnet.train import build_model, train
 
 
 def options(group: str) -> list[str]:
@@ -248,7 +248,6 @@ def test_every_top_level_key_is_read_by_its_entry_point(compose_cfg, entry):
 
 def test_the_deprecated_name_is_one_line_at_start(compose_cfg, capsys):
     from fashion_resnet.errors import ConfigError
-    from fashion_resnet.train import train
 
     with pytest.raises(ConfigError):  # stops before any data: the warning comes first
         train(compose_cfg("train", ["experiment=seed", "data.batch_size=0"]))
@@ -256,3 +255,20 @@ def test_the_deprecated_name_is_one_line_at_start(compose_cfg, capsys):
         "fashion-train: warning: experiment=seed is deprecated and will be removed in the next "
         "release: use experiment=reference"
     )
+
+
+def test_default_config_has_no_new_option(compose_cfg):
+    cfg = compose_cfg("train")
+    assert "early_stopping" not in cfg.callbacks and "ema" not in cfg.callbacks
+    assert cfg.data.mixup == cfg.data.cutmix == cfg.data.folds == 0
+    assert cfg.scheduler.warmup_epochs == 0
+
+
+def test_plateau_config_passes_its_monitor(compose_cfg):
+    cfg = compose_cfg("train", ["scheduler=plateau", "trainer.accelerator=cpu"])
+    check_train(cfg)
+    model = build_model(cfg)
+    assert model.hparams.scheduler_monitor == "val/acc"
+    cfg = compose_cfg("train", ["scheduler=plateau", "scheduler.monitor=val/accuracy"])
+    with pytest.raises(ValueError, match="scheduler.monitor='val/accuracy' is not a logged"):
+        check_train(cfg)
