@@ -59,6 +59,12 @@ def write_fake_fashion_mnist(folder: Path, n_train: int = 512, n_test: int = 128
     return folder
 
 
+def half_write_then_fail(f, *args, **kwargs):
+    """A write that stops half way as on a full disk (monkeypatched over torch.save, json.dump)."""
+    f.write(b"partial" if "b" in getattr(f, "mode", "") else "partial")
+    raise OSError(28, "No space left on device")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """The `gpu` tier runs where CUDA is; elsewhere each of its tests is skipped, saying why."""
     if torch.cuda.is_available():
