@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from fashion_resnet import errors, export, predict, train
 from fashion_resnet import eval as eval_
-from fashion_resnet.callbacks import divergence, interrupt
+from fashion_resnet.callbacks import interrupt
 from fashion_resnet.cli import exits
 from fashion_resnet.config import validate
 from fashion_resnet.runs import checkpoints
@@ -112,38 +112,7 @@ def test_devices_beyond_the_cpu_cores(no_data, monkeypatch, capsys):
     check_one_line(status, err, "trainer.devices=3: this machine has 2 CPU cores")
 
 
-@pytest.mark.parametrize(
-    ("check", "value", "expected"),
-    [
-        (lambda c: validate.integer(c, "k", low=1), 0, "k=0: expected an integer >= 1"),
-        (lambda c: validate.integer(c, "k", low=1), True, "k=True: expected an integer >= 1"),
-        (lambda c: validate.integer(c, "k", low=0, high=9, unit="px"), 10,
-         "k=10: expected an integer in [0, 9] (px)"),
-        (lambda c: validate.number(c, "k", low=0.0, high=1.0), 1.5,
-         "k=1.5: expected a number in [0, 1]"),
-        (lambda c: validate.number(c, "k", above=0.0, optional=True), float("nan"),
-         "k=nan: expected a number > 0 or null"),
-    ],
-)  # fmt: skip
-def test_bounded_values_name_the_bounds(check, value, expected):
-    from omegaconf import OmegaConf
-
-    with pytest.raises(errors.ConfigError) as raised:
-        check(OmegaConf.create({"k": value}))
-    assert str(raised.value) == expected
-
-
-def test_bounded_values_pass_through_or_are_absent():
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.create({"k": 3, "x": 0.5, "n": None})
-    assert validate.integer(cfg, "k", low=1, high=3) == 3
-    assert validate.number(cfg, "x", low=0.0, high=1.0) == 0.5
-    assert validate.integer(cfg, "n", low=1, optional=True) is None
-    assert validate.integer(cfg, "absent", low=1) is None
-
-
-@pytest.mark.parametrize("kind", ["missing", "text", "tensor", "empty"])
+@pytest.mark.parametrize("kind", ["missing", "text", "tensor"])
 @pytest.mark.parametrize("entry", [eval_, export, predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,
                                               capsys):  # fmt: skip
@@ -274,13 +243,3 @@ def test_full_disk_during_a_checkpoint_save(fake_data_dir, tmp_path, monkeypatch
     assert err.strip().endswith(f"fashion-train ckpt_path={run}")
     assert checkpoints.read(last)["epoch"] == 0  # still the complete epoch-0 checkpoint
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
-
-
-def test_divergence_and_a_missing_resume_are_user_errors_too():
-    diverged = divergence.DivergenceError(
-        "train/loss is nan at step 3 (epoch 0, learning rate 1e+12)"
-    )
-    assert exits.user_message(diverged) == str(diverged)  # one line, exit 2: no traceback
-    with pytest.raises(SystemExit) as stop, exits.reported("fashion-train"):
-        raise errors.UserError("cannot resume x: x/checkpoints/last.ckpt does not exist")
-    assert stop.value.code == exits.USER_ERROR

@@ -1,6 +1,4 @@
 import functools
-import re
-from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -114,16 +112,6 @@ def test_label_smoothing_changes_the_loss():
 def test_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Classifier(NET, **kwargs)
-
-
-def test_documents_the_code_cites_exist():
-    """model.py cited DESIGN.md, which the repository does not have."""
-    root = Path(__file__).resolve().parents[2]
-    for folder in ("src", "scripts", "conf"):
-        for path in (root / folder).rglob("*.*"):
-            if path.suffix in (".py", ".sh", ".yaml"):
-                for doc in re.findall(r"\b(?:docs/)?[A-Z][A-Za-z_]*\.md\b", path.read_text()):
-                    assert (root / doc).is_file() or (root / "docs" / doc).is_file(), (path, doc)
 
 
 SGD = functools.partial(torch.optim.SGD, lr=0.1)
