@@ -29,6 +29,7 @@ def has_raw_files(folder: Path) -> bool:
 
 
 REAL_DATA = has_raw_files(PROJECT_DATA / "FashionMNIST" / "raw") or has_raw_files(Path(SYSTEM_DIR))
+NO_REAL_DATA = f"real FashionMNIST neither in {PROJECT_DATA}/FashionMNIST/raw nor in {SYSTEM_DIR}"
 # The backbone the model tests build: resnet18 with its cheapest stem (~0.07 GFLOP/image at 28 px).
 NET = {"arch": "resnet18", "stem": "imagenet"}
 # The same, spelled out as a checkpoint stores it (every argument of nets.resnet).
