@@ -2,7 +2,11 @@
 tell users to type works."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +32,18 @@ def test_documents_the_code_cites_exist():
             if path.suffix in (".py", ".sh", ".yaml"):
                 for doc in re.findall(r"\b(?:docs/)?[A-Z][A-Za-z_]*\.md\b", path.read_text()):
                     assert (ROOT / doc).is_file() or (ROOT / "docs" / doc).is_file(), (path, doc)
+
+
+def test_local_configs_and_env_are_git_ignored():
+    ignore = (ROOT / ".gitignore").read_text().splitlines()
+    assert {".env", "conf/local/*"} <= set(ignore)
+    assert (ROOT / ".env.example").is_file()
+
+
+def test_pre_commit_runs_ruff_lint_and_format():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    (ruff,) = [r for r in config["repos"] if r["repo"].endswith("astral-sh/ruff-pre-commit")]
+    assert [h["id"] for h in ruff["hooks"]] == ["ruff-check", "ruff-format"]
+    check = [sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"]
+    proc = subprocess.run(check, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

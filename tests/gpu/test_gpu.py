@@ -1,10 +1,8 @@
-"""The GPU path: its defaults, its CPU stand-ins, and the `gpu` tier.
-
-On every machine: the device-dependent defaults (devices.py) as a GPU machine would choose
-them, bf16-mixed steps through the shipped callbacks, a compiled forward and backward.
-Marked `gpu` (skipped, with the reason, where CUDA is absent; conftest.py): fit + test with
-trainer=gpu, model.compile, the sync-free step under torch.cuda.set_sync_debug_mode("error"),
-DDP on one device, export of a GPU-trained checkpoint.
+"""The `gpu` tier, marked `gpu` (skipped, with the reason, where CUDA is absent; conftest.py): fit
++ test with trainer=gpu, model.compile, the sync-free step under
+torch.cuda.set_sync_debug_mode("error"), DDP on one device, export of a GPU-trained checkpoint.
+Its CPU stand-ins run everywhere: unit/test_devices.py (the defaults a GPU machine chooses),
+integration/test_train_runs.py (bf16-mixed steps), unit/test_classifier.py (a compiled step).
 """
 
 from __future__ import annotations
@@ -17,102 +15,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import tiny_overrides
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from fashion_resnet.launch import devices
-from fashion_resnet.models import resnet
 from fashion_resnet.train import train
-
-
-@pytest.fixture
-def gpu_machine(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-
-
-ALL_ON = {"cuda": True, "precision": "bf16-mixed", "channels_last": True, "benchmark": True,
-          "tf32": True}  # fmt: skip
-ALL_OFF = {"cuda": False, "precision": "32-true", "channels_last": False, "benchmark": False,
-           "tf32": False}  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    "kwargs,expected",
-    [
-        ({"accelerator": "auto"}, ALL_ON),
-        ({"accelerator": "gpu"}, ALL_ON),
-        ({"accelerator": "cpu"}, ALL_OFF),  # trainer=cpu
-        ({"accelerator": "auto", "precision": "32-true"},  # full fp32: no TF32 either
-         {**ALL_ON, "precision": "32-true", "tf32": False}),
-        ({"accelerator": "auto", "deterministic": True}, {**ALL_ON, "benchmark": False}),
-        ({"accelerator": "auto", "channels_last": False, "tf32": False},
-         {**ALL_ON, "channels_last": False, "tf32": False}),
-    ],
-)  # fmt: skip
-def test_defaults_on_a_gpu_machine(gpu_machine, kwargs, expected):
-    assert devices.choose(**kwargs) == expected
-
-
-def test_sixteen_bit_mixed_where_the_gpu_has_no_bf16(gpu_machine, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert devices.choose("auto")["precision"] == "16-mixed"
-
-
-def test_gpu_defaults_fill_the_config_and_reach_the_trainer(compose_cfg, gpu_machine):
-    from fashion_resnet.train import device_defaults
-
-    cfg = compose_cfg("train", ["tf32=false"])
-    chosen = device_defaults(cfg)  # the entry point's step; TF32 off here: nothing set globally
-    assert chosen == {**ALL_ON, "tf32": False}
-    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.benchmark is True
-    assert cfg.model.channels_last is True
-    cpu = compose_cfg("train", ["trainer=cpu"])
-    assert device_defaults(cpu) == ALL_OFF and cpu.model.channels_last is False
-
-
-def test_bf16_mixed_steps_on_cpu_through_the_shipped_callbacks(
-    compose_cfg, fake_data_dir, tmp_path
-):
-    over = [*tiny_overrides(fake_data_dir, tmp_path), "trainer.precision=bf16-mixed"]
-    metrics = train(compose_cfg("train", over))
-    out = tmp_path / "out"
-    for name in ("train/loss", "val/acc", "test/acc", "test/loss"):
-        assert torch.isfinite(torch.tensor(metrics[name])), name
-    chosen = json.loads((out / "run.json").read_text())["device"]["chosen"]
-    assert chosen == {**ALL_OFF, "precision": "bf16-mixed"}
-    ea = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
-    ea.Reload()
-    images = set(ea.Tags()["images"])
-    assert {"inputs/train_batch", "val/confusion_matrix", "val/misclassified"} <= images
-    start = HParamsPluginData.FromString(
-        ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
-    )
-    assert start.session_start_info.hparams["trainer.precision"].string_value == "bf16-mixed"
-
-
-@pytest.mark.slow  # ~20 s on 2 busy cores: inductor compiles C++ kernels
-def test_compiled_forward_and_backward_match_eager_on_cpu():
-    # A small net of the project's own blocks, compiled in place as Classifier(compile=True)
-    # does (nn.Module.compile): inductor's forward and backward code, in seconds not minutes.
-    def small() -> torch.nn.Module:
-        torch.manual_seed(0)
-        return torch.nn.Sequential(
-            resnet.BasicBlock(1, 8, stride=2), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-            torch.nn.Linear(8, 10),
-        )  # fmt: skip
-
-    eager, compiled = small(), small()
-    compiled.compile()
-    x, y = torch.rand(4, 1, 16, 16), torch.arange(4)
-    grads = []
-    for model in (eager, compiled):
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        grads.append([p.grad for p in model.parameters()])
-    assert compiled._compiled_call_impl is not None
-    assert list(compiled.state_dict()) == list(eager.state_dict())  # no _orig_mod. prefix
-    for got, want in zip(*grads, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- the gpu tier

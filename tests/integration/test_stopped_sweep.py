@@ -13,8 +13,7 @@ import torch
 from conftest import tiny_overrides
 
 from fashion_resnet import report
-from fashion_resnet.errors import UserError
-from fashion_resnet.runs import folders, resume, sweep_resume
+from fashion_resnet.runs import folders
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 STEPS = 10  # 5 epochs of 2 batches
@@ -78,41 +77,3 @@ def test_stopped_sweep_finishes_without_redoing_a_finished_job(fake_data_dir, tm
     assert report.main([str(sweep)]) == 0
     rows = (sweep / "report.csv").read_text().splitlines()
     assert [r.split(",")[:2] for r in rows[1:]] == [["0", "ok"], ["1", "ok"]]
-
-
-def test_a_folder_of_another_job_is_refused(tmp_path, compose_cfg, monkeypatch):
-    cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"])
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "metrics.json").write_text(json.dumps({"overrides": ["seed=1"]}))
-    with pytest.raises(sweep_resume.SweepFolderError, match="holds another job .*seed=1.*seed=3"):
-        sweep_resume.prepare_job(cfg)
-    (out / "metrics.json").write_text(json.dumps({"overrides": ["seed=3"], "val/acc_best": 0.5}))
-    assert sweep_resume.prepare_job(cfg)["val/acc_best"] == 0.5
-
-
-def test_short_form_replays_the_saved_command_line(tmp_path):
-    (tmp_path / "multirun.yaml").write_text(
-        "hydra:\n  overrides:\n    hydra: [hydra.mode=MULTIRUN, hydra/launcher=joblib, "
-        "hydra.sweep.dir=old]\n    task: ['optimizer=adam,sgd', seed=1, ckpt_path=a.ckpt]\n"
-    )
-    args = resume.rewrite_args(["-m", f"ckpt_path={tmp_path}", "seed=2"])
-    assert args == ["-m", "hydra/launcher=joblib", "optimizer=adam,sgd", "ckpt_path=a.ckpt",
-                    "seed=2", f"hydra.sweep.dir='{tmp_path}'"]  # fmt: skip
-    assert resume.rewrite_args([f"ckpt_path={tmp_path}"])[:2] == ["-m", "hydra/launcher=joblib"]
-    with pytest.raises(UserError, match="no multirun.yaml"):
-        sweep_resume.rewrite_args(["-m"], tmp_path / "nothing")
-
-
-def test_a_stopped_job_resumes_from_its_own_checkpoint(tmp_path, compose_cfg):
-    out = tmp_path / "out"
-    (out / folders.LAST).parent.mkdir(parents=True)
-    (out / folders.LAST).write_bytes(b"")
-    (out / "run.json").write_text(json.dumps({"overrides": ["seed=3"]}))
-    single = compose_cfg("train", ["seed=3"])
-    assert sweep_resume.prepare_job(single) is None and single.ckpt_path is None  # not a sweep
-    cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"])
-    assert sweep_resume.prepare_job(cfg) is None and cfg.ckpt_path == "last"
-    (out / "run.json").write_text(json.dumps({"overrides": ["seed=4"]}))
-    with pytest.raises(sweep_resume.SweepFolderError, match="run.json: seed=4; this job: seed=3"):
-        sweep_resume.prepare_job(compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"]))

@@ -1,22 +1,15 @@
 """TensorBoard inspection: a tiny run on generated data, read back with TensorBoard's own reader."""
 
 import json
-import sys
 import types
-from pathlib import Path
 
 import pytest
-import torch
 from conftest import compose_config, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from fashion_resnet.callbacks.pictures import ValidationFigures
-from fashion_resnet.callbacks.scalars import flatten
-from fashion_resnet.config import hydra_job
 from fashion_resnet.data.fashion_mnist import CLASSES
 from fashion_resnet.train import train
 
@@ -116,70 +109,3 @@ def test_graph_and_histograms_when_switched_on(run):
         tag = f"{kind}/net.stem.0.weight"
         assert tag in histograms
         assert len(run.ea.Histograms(tag)) == EPOCHS
-
-
-def test_optional_views_are_off_by_default(compose_cfg):
-    names = set(compose_cfg("train").callbacks)
-    assert {"epoch_perf", "hparams", "input_grid", "val_figures"} <= names
-    assert not names & {"model_graph", "histograms"}
-
-
-class Recorder:
-    device = torch.device("cpu")
-
-    def __init__(self):
-        self.logged = {}
-
-    def log_dict(self, values):
-        self.logged.update(values)
-
-
-def test_validation_figures_accumulate_confusion_and_keep_the_worst_mistakes():
-    cb = ValidationFigures(max_misclassified=2, class_names=["a", "b", "c"])
-    trainer = types.SimpleNamespace(sanity_checking=False, is_global_zero=True, loggers=[])
-    module = Recorder()
-    cb.on_validation_epoch_start(trainer, module)
-    y = torch.tensor([0, 1, 2, 2])
-    # predictions 0 (right), 2 (wrong, p high), 0 (wrong, p low), 2 (right)
-    logits = torch.tensor([[5.0, 0, 0], [0, 0, 9], [1, 0, 0.5], [0, 0, 3]])
-    x = torch.arange(4.0).view(4, 1, 1, 1)
-    cb.on_validation_batch_end(trainer, module, logits, (x, y), 0)
-    cb.on_validation_batch_end(trainer, module, logits[:1] * 0 + torch.tensor([0, 7.0, 0]),
-                               (x[:1] + 10, y[:1]), 1)  # fmt: skip
-    cb.on_validation_epoch_end(trainer, module)
-    assert cb.confmat.compute().tolist() == [[1, 1, 0], [0, 0, 1], [1, 0, 1]]
-    assert module.logged == {"val_class_acc/a": 0.5, "val_class_acc/b": 0.0, "val_class_acc/c": 0.5}
-    conf, images, labels, preds = cb.worst
-    assert images.flatten().tolist() == [1.0, 10.0]  # the two most confident mistakes
-    assert preds.tolist() == [2, 1] and labels.tolist() == [1, 0]
-    with pytest.raises(TypeError, match="needs validation_step to return the logits"):
-        cb.on_validation_batch_end(trainer, module, None, (x, y), 2)
-
-
-def test_flatten_gives_tensorboard_types():
-    flat = flatten({"a": {"b": 1, "c": {"d": 0.5}}, "e": None, "f": True, "g": [1, 2], "h": "x"})
-    assert flat == {"a.b": 1, "a.c.d": 0.5, "e": "None", "f": "True", "g": "[1, 2]", "h": "x"}
-
-
-def test_sweep_jobs_are_named_by_their_swept_values(tmp_path, monkeypatch):
-    # The launching command swept the optimizer; logger and paths were fixed for every job.
-    monkeypatch.setattr(
-        sys, "argv", ["train", "-m", "optimizer=adam,sgd", f"paths.log_dir={tmp_path}"]
-    )
-    over = ["optimizer=sgd", "logger=tensorboard", f"paths.log_dir={tmp_path}"]
-    cfg = compose_run(over, tmp_path / "0", RunMode.MULTIRUN)
-    logger = instantiate(cfg.logger.tensorboard)
-    assert Path(logger.log_dir) == tmp_path / "0" / "tensorboard" / "optimizer=sgd"
-    cfg = compose_run(over, tmp_path / "run", RunMode.RUN)
-    assert Path(instantiate(cfg.logger.tensorboard).log_dir) == tmp_path / "run" / "tensorboard"
-    GlobalHydra.instance().clear()
-
-
-def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
-    params = hydra_job.hparams(compose_cfg("train", ["~scheduler"]))
-    assert params["scheduler"] is None
-    # precision stays null in the composed config; train.py fills it in for the device
-    trainer = {"max_epochs": 10, "precision": None, "accumulate_grad_batches": 1,
-               "gradient_clip_val": None}  # fmt: skip
-    assert params["trainer"] == trainer
-    assert "data_dir" not in params["data"] and params["data"]["image_size"] == 96

@@ -1,4 +1,9 @@
+"""Runs of fashion-train and fashion-eval, in-process and as processes: metrics under their
+contract names, eval agrees with train's test, the task is learnt, the console ends with where
+the results are, bf16-mixed steps through the shipped callbacks, the console scripts find conf/."""
+
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +12,8 @@ import pytest
 import torch
 from conftest import PROJECT_DATA, REAL_DATA, tiny_overrides
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fashion_resnet.eval import evaluate
 from fashion_resnet.train import train
@@ -109,3 +116,43 @@ def test_console_scripts_find_the_configs(script):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == script.removeprefix("fashion-")
+
+
+def test_bf16_mixed_steps_on_cpu_through_the_shipped_callbacks(
+    compose_cfg, fake_data_dir, tmp_path
+):
+    over = [*tiny_overrides(fake_data_dir, tmp_path), "trainer.precision=bf16-mixed"]
+    metrics = train(compose_cfg("train", over))
+    out = tmp_path / "out"
+    for name in ("train/loss", "val/acc", "test/acc", "test/loss"):
+        assert torch.isfinite(torch.tensor(metrics[name])), name
+    chosen = json.loads((out / "run.json").read_text())["device"]["chosen"]
+    assert chosen == {"cuda": False, "precision": "bf16-mixed", "channels_last": False,
+                      "benchmark": False, "tf32": False}  # fmt: skip
+    ea = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
+    ea.Reload()
+    images = set(ea.Tags()["images"])
+    assert {"inputs/train_batch", "val/confusion_matrix", "val/misclassified"} <= images
+    start = HParamsPluginData.FromString(
+        ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    )
+    assert start.session_start_info.hparams["trainer.precision"].string_value == "bf16-mixed"
+
+
+def test_a_run_ends_with_where_its_results_are_and_no_noise(fake_data_dir, tmp_path):
+    """A real (tiny) run in its own process, its whole console read."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "fashion_resnet.train", *tiny_overrides(fake_data_dir, tmp_path)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "default"},  # show every warning once
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console_text = proc.stdout + proc.stderr
+    for noise in ("litlogger", "LeafSpec", "already configured with model summary"):
+        assert noise not in console_text, noise
+    run = tmp_path / "run"
+    assert proc.stdout.strip().splitlines()[-3:] == [
+        f"Run folder:  {run}",
+        f"Metrics:     {run / 'metrics.json'}",
+        f"TensorBoard: tensorboard --logdir {run}",
+    ]

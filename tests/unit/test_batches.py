@@ -1,11 +1,12 @@
-"""Batched draws (batches.py) and the DataModule's device-resident path: one gather per batch,
-seeded per-epoch order, DistributedSampler's shares under DDP, the classic path on a switch."""
+"""data/batches.py: batches drawn whole by index tensors (seeded per epoch, DistributedSampler's
+shares under DDP), the global batch split over ranks, and the DataModule's switch back to a
+DataLoader."""
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from fashion_resnet.data.batches import BatchDraw, DeviceBatches
+from fashion_resnet.data.batches import BatchDraw, DeviceBatches, per_rank_batch_size
 from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 
 
@@ -112,3 +113,9 @@ def test_datamodule_draws_batches_and_the_switch_restores_the_dataloader(fake_da
     classic = module(fake_data_dir, device_resident=False)
     assert isinstance(classic.train_dataloader(), DataLoader)
     assert len(classic.train_dataloader()) == len(loader)
+
+
+def test_global_batch_is_split_evenly():
+    assert per_rank_batch_size(256, 4) == 64
+    with pytest.raises(ValueError, match="data.batch_size=30 is the global batch.*multiple of 4"):
+        per_rank_batch_size(30, 4)

@@ -13,6 +13,7 @@ from conftest import NET, make_images
 from pytorch_lightning.callbacks import EMAWeightAveraging, ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
+from fashion_resnet.models import resnet
 from fashion_resnet.models.classifier import Classifier
 from fashion_resnet.runs import checkpoints
 
@@ -289,3 +290,27 @@ def test_compiled_net_trains_like_the_eager_one(monkeypatch):
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it did compile
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow  # ~20 s on 2 busy cores: inductor compiles C++ kernels
+def test_compiled_forward_and_backward_match_eager_on_cpu():
+    # A small net of the project's own blocks, compiled in place as Classifier(compile=True)
+    # does (nn.Module.compile): inductor's forward and backward code, in seconds not minutes.
+    def small() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            resnet.BasicBlock(1, 8, stride=2), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+            torch.nn.Linear(8, 10),
+        )  # fmt: skip
+
+    eager, compiled = small(), small()
+    compiled.compile()
+    x, y = torch.rand(4, 1, 16, 16), torch.arange(4)
+    grads = []
+    for model in (eager, compiled):
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        grads.append([p.grad for p in model.parameters()])
+    assert compiled._compiled_call_impl is not None
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # no _orig_mod. prefix
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)

@@ -1,12 +1,16 @@
-"""Every option of every config group, and every experiment, composes and instantiates."""
+"""conf/: every option of every config group, and every experiment, composes and instantiates;
+the defaults build the reference recipe; per-machine conf/local/; the logging setup."""
 
 import ast
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import CONF_DIR
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning.strategies import StrategyRegistry
@@ -216,3 +220,32 @@ def test_plateau_config_passes_its_monitor(compose_cfg):
     cfg = compose_cfg("train", ["scheduler=plateau", "scheduler.monitor=val/accuracy"])
     with pytest.raises(ValueError, match="scheduler.monitor='val/accuracy' is not a logged"):
         check_train(cfg)
+
+
+def test_local_config_overrides_the_defaults_when_present(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf, ignore=shutil.ignore_patterns("local"))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        assert compose("train").trainer.accelerator == "auto"  # no conf/local: nothing changes
+        (conf / "local").mkdir()
+        (conf / "local" / "default.yaml").write_text(
+            "# @package _global_\ntrainer:\n  accelerator: cpu\ndata:\n  batch_size: 64\n"
+        )
+        cfg = compose("train", ["data.batch_size=32"])
+    GlobalHydra.instance().clear()
+    assert cfg.trainer.accelerator == "cpu"
+    assert cfg.data.batch_size == 32  # the command line still wins
+
+
+def test_hydra_logs_are_coloured_and_the_log_file_stays_in_the_run_folder(compose_cfg):
+    hydra = compose_cfg("train").hydra
+    assert hydra.job_logging.handlers.console.formatter == "colorlog"
+    assert hydra.hydra_logging.handlers.console.formatter == "colorlog"
+    assert hydra.job_logging.handlers.file.filename.startswith(hydra.runtime.output_dir)
+
+
+def test_optional_views_are_off_by_default(compose_cfg):
+    names = set(compose_cfg("train").callbacks)
+    assert {"epoch_perf", "hparams", "input_grid", "val_figures"} <= names
+    assert not names & {"model_graph", "histograms"}

@@ -1,14 +1,10 @@
-"""The console: quiet about what a user cannot act on, clear about where results are."""
+"""cli/console.py: quiet about what a user cannot act on, a CPU notice before hours of training.
+What a whole run prints: integration/test_train_runs.py."""
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import warnings
-
-from conftest import tiny_overrides
 
 from fashion_resnet.cli import console
 
@@ -42,22 +38,3 @@ def test_cpu_notice_for_the_reference_recipe_only(compose_cfg):
     smoke = compose_cfg("train", ["trainer.accelerator=cpu", "experiment=smoke"])
     assert console.cpu_notice(smoke, train_images=24_000) is None  # 28 px: minutes
     assert console.cpu_notice(compose_cfg("train", ["trainer=gpu"]), 55_000) is None
-
-
-def test_a_run_ends_with_where_its_results_are_and_no_noise(fake_data_dir, tmp_path):
-    """A real (tiny) run in its own process, its whole console read."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "fashion_resnet.train", *tiny_overrides(fake_data_dir, tmp_path)],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "default"},  # show every warning once
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    console_text = proc.stdout + proc.stderr
-    for noise in ("litlogger", "LeafSpec", "already configured with model summary"):
-        assert noise not in console_text, noise
-    run = tmp_path / "run"
-    assert proc.stdout.strip().splitlines()[-3:] == [
-        f"Run folder:  {run}",
-        f"Metrics:     {run / 'metrics.json'}",
-        f"TensorBoard: tensorboard --logdir {run}",
-    ]

@@ -1,5 +1,6 @@
-"""One GPU per parallel sweep job, checked without GPUs (FASHION_RESNET_GPUS simulates them).
-A real joblib sweep, each job recording the GPU it was given: tests/test_sweeps.py."""
+"""launch/gpu_slots.py: one GPU per parallel sweep job, checked without GPUs (FASHION_RESNET_GPUS
+simulates them). A real joblib sweep, each job recording the GPU it was given:
+integration/test_sweeps.py."""
 
 import os
 

@@ -1,5 +1,5 @@
-"""fashion-report on a hand-made sweep folder: finished jobs, repeated seeds, a failed job and one
-still running."""
+"""report.py (and the figure runs/report_plot.py draws for it): fashion-report on a hand-made sweep
+folder: finished jobs, repeated seeds, a failed job and one still running."""
 
 import csv
 import json

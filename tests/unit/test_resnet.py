@@ -1,3 +1,6 @@
+"""models/resnet.py: our ResNets match torchvision's sizes and the notebook's shapes; plain
+nets lack only the shortcuts; bad arguments name the choices."""
+
 import pytest
 import torch
 import torchvision
