@@ -3,10 +3,15 @@ What a whole run prints: integration/test_train_runs.py."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import warnings
+from pathlib import Path
 
 from fashion_resnet.cli import console
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
 def test_quiet_drops_only_the_named_lightning_lines(caplog):
@@ -29,12 +34,19 @@ def test_quiet_ignores_the_pytree_warning_from_lightning_only():
     assert [w.filename for w in seen] == ["x.py"] and len(seen) == 1  # ours still shows
 
 
-def test_cpu_notice_for_the_reference_recipe_only(compose_cfg):
+def test_cpu_notice_estimates_from_the_recorded_step_and_scales_with_the_run(compose_cfg):
+    """The notice's time per step is the record's (docs/results/cpu_step), and its estimate
+    follows the run: twice the training images, twice the steps and the minutes."""
+    record = json.loads((RESULTS / "cpu_step" / "metrics.json").read_text())
+    per_step = console.CPU_STEP_IMAGES / record["perf/train_images_per_s"]
+    assert round(per_step, 2) == console.CPU_STEP_S
     cfg = compose_cfg("train", ["trainer.accelerator=cpu"])
-    notice = console.cpu_notice(cfg, train_images=55_000)
-    # 55,000 images / 256 = 214 steps x 2.23 s (docs/results/cpu_step) = 8.0 min
-    assert "about 8 min per epoch of 214 steps" in notice and "10 epochs" in notice
-    assert 'make train ARGS="experiment=smoke"' in notice
+    notices = [console.cpu_notice(cfg, train_images=n) for n in (55_000, 110_000)]
+    found = [re.search(r"about (\d+) min per epoch of (\d+) steps", n) for n in notices]
+    (min1, steps1), (min2, steps2) = [(int(f[1]), int(f[2])) for f in found]
+    assert (steps1, steps2) == (55_000 // 256, 110_000 // 256)  # data.batch_size 256
+    assert min1 == round(steps1 * console.CPU_STEP_S / 60) and abs(min2 - 2 * min1) <= 1
+    assert "10 epochs" in notices[0] and 'make train ARGS="experiment=smoke"' in notices[0]
     smoke = compose_cfg("train", ["trainer.accelerator=cpu", "experiment=smoke"])
     assert console.cpu_notice(smoke, train_images=24_000) is None  # 28 px: minutes
     assert console.cpu_notice(compose_cfg("train", ["trainer=gpu"]), 55_000) is None

@@ -1,13 +1,17 @@
 """config/hydra_job.py: the glue between Hydra and a run: .env paths, resolvers (each entry
 point registers what its config needs), the job's label, the HPARAMS choice."""
 
+import importlib
+import re
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import compose_config
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from fashion_resnet.config import hydra_job
 
@@ -49,3 +53,27 @@ def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
                "gradient_clip_val": None}  # fmt: skip
     assert params["trainer"] == trainer
     assert "data_dir" not in params["data"] and params["data"]["image_size"] == 96
+
+
+@pytest.mark.parametrize("entry", ["train", "eval", "predict", "export"])
+def test_each_entry_point_registers_the_resolvers_its_config_needs(
+    entry, tmp_path, monkeypatch, capsys
+):
+    """With no resolver registered (importing registers none: test_layout.py), the entry
+    point's own main() resolves its run folder (${run_stamp:}) and, for train, the TensorBoard
+    logger's version (${job_label:})."""
+    module = importlib.import_module(f"fashion_resnet.{entry}")
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's; nothing is written
+    for name in ("run_stamp", "job_label"):
+        if OmegaConf.has_resolver(name):
+            OmegaConf.clear_resolver(name)
+    keys = ["hydra.run.dir"] + (["logger.tensorboard.version"] if entry == "train" else [])
+    for key in keys:
+        monkeypatch.setattr(sys, "argv", [entry, "--cfg", "all", "--resolve", "-p", key])
+        GlobalHydra.instance().clear()
+        module.main()
+    GlobalHydra.instance().clear()
+    printed = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        rf"\./logs/{entry}/runs/\d{{4}}(-\d\d){{2}}_\d\d(-\d\d){{2}}_\d{{6}}", printed[0]
+    )

@@ -39,12 +39,3 @@ def test_importing_every_module_changes_no_process_state():
                 "runs.atomic"}
     assert {f"fashion_resnet.{m}" for m in expected} <= set(seen["modules"])
     assert seen["after"] == seen["before"]
-
-
-def test_the_entry_points_register_the_resolvers_they_need():
-    from omegaconf import OmegaConf
-
-    from fashion_resnet.config import hydra_job
-
-    hydra_job.register_resolvers()
-    assert OmegaConf.has_resolver("run_stamp") and OmegaConf.has_resolver("job_label")
