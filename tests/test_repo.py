@@ -11,18 +11,35 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_trainer_overrides_the_readme_shows_need_no_plus(compose_cfg):
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_trainer_overrides_the_docs_show_need_no_plus(compose_cfg):
     """The README told users `trainer.gradient_clip_val=1.0`, a key the config lacked (it
-    needed `+`). Each `trainer.<key>=` of the README composes with the trainer of its line."""
-    readme = (ROOT / "README.md").read_text()
+    needed `+`). Each `trainer.<key>=` of the docs composes with the trainer of its line."""
+    text = "\n".join(doc.read_text() for doc in DOCS)
     checked = 0
-    for line in readme.splitlines():
+    for line in text.splitlines():
         option = re.search(r"\btrainer=(\w+)", line)
         for key, value in re.findall(r"(?<![+\w.])trainer\.(\w+)=([\w.-]+)", line):
             over = [f"trainer={option[1] if option else 'default'}", f"trainer.{key}={value}"]
             assert str(compose_cfg("train", over).trainer[key]).lower() == value.lower(), line
             checked += 1
     assert checked >= 5
+
+
+def test_what_the_docs_link_and_name_exists():
+    """Links (relative to their page) and the repository paths the docs name in backticks:
+    the tree moved once, and a guide that points at nothing is worse than none."""
+    named = re.compile(r"`((?:src|tests|scripts|conf|docs)/[\w./-]*)`")
+    for doc in DOCS:
+        text = doc.read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)", text):
+            if not target.startswith("http"):
+                assert (doc.parent / target).exists(), (doc.name, target)
+        for path in set(named.findall(text)) - {"conf/local/default.yaml"}:  # the user's own
+            assert (ROOT / path).exists(), (doc.name, path)
+    assert len(DOCS) >= 5  # README, RESULTS, design, scaling, troubleshooting
 
 
 def test_documents_the_code_cites_exist():
