@@ -1,4 +1,4 @@
-"""Re-run the CPU commands behind the figures README.md and docs/RESULTS.md quote, and keep
+"""Re-run the CPU commands behind the figures docs/RESULTS.md quotes, and keep
 what they produced as records: docs/results/<name>/ holds record.json (the commands, the
 commit, the date, the hardware, the machine's load while it ran, the wall time of each
 command) and the output files that matter (metrics.json, run.json, report.md, ...).
