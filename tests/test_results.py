@@ -165,7 +165,6 @@ def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, m
     assert (tmp_path / "demo" / "notes.txt").read_text() == "not a picture\n"
 
 
-
 def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_results.py"),
                           "--dry-run", "smoke", "predict_export", "demo_sweep", "bench_cpu"],
