@@ -177,3 +177,13 @@ def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     bad = subprocess.run([sys.executable, script, "--dry-run", "predict_export"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "record smoke in the same call" in bad.stderr
+
+
+def test_a_record_keeps_its_note(tmp_path):
+    """--note: a sentence in record.json (what else loaded the machine, say)."""
+    script = runpy.run_path(str(ROOT / "scripts" / "record_results.py"))
+    record, results = script["record"], tmp_path / "results"
+    record.__globals__.update(RESULTS=results, plan=lambda name, work, py: [(["true"], {})])
+    record("smoke", tmp_path / "work", sys.executable, "shared with other jobs")
+    saved = json.loads((results / "smoke" / "record.json").read_text())
+    assert saved["note"] == "shared with other jobs" and saved["commands"][0]["command"] == "true"

@@ -7,9 +7,12 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 from conftest import tiny_overrides
 from hydra.types import RunMode
 from omegaconf import read_write

@@ -3,6 +3,7 @@ scripts/fault_drill.sh when its run never checkpoints. The pieces each fault rel
 unit tests: unit/test_atomic.py, test_checkpoint_io.py, test_checkpoints.py, test_divergence.py,
 test_interrupt.py, test_resume.py."""
 
+import logging
 import os
 import signal
 import subprocess

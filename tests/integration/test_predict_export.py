@@ -177,3 +177,38 @@ def test_export_refuses_to_write_when_outputs_disagree(run_dir, tmp_path, monkey
     with pytest.raises(E.ExportError, match="ONNX export disagrees with the trained model"):
         E.export(run_dir, tmp_path / "export", {}, n_verify=16)
     assert not (tmp_path / "export").exists()
+
+
+def test_a_checkpoint_trained_with_compile_evaluates_predicts_and_exports_without_compiling(
+    run_dir, fake_data_dir, tmp_path, monkeypatch
+):
+    from fashion_resnet.eval import evaluate
+    from fashion_resnet.models.classifier import Classifier
+
+    assert "compile" not in Classifier({"arch": "resnet18"}, compile=True).hparams
+    # A checkpoint of an earlier version holds the run's choice: model.compile=true.
+    ckpt = torch.load(folders.checkpoint_in(run_dir), weights_only=True)
+    ckpt["hyper_parameters"]["compile"] = True
+    path = tmp_path / "compiled.ckpt"
+    torch.save(ckpt, path)
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", no_compile)
+    monkeypatch.setattr(torch, "compile", no_compile)
+    model, _ = checkpoints.load_model(path)
+    assert model.net._compiled_call_impl is None
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    save(pictures / "a.png", make_images(torch.tensor([3]), seed=0)[0].numpy(), "L")
+    assert len(predict(str(path), str(pictures))[0]) == 1
+    assert E.export(path, tmp_path / "export", {}, n_verify=8)["verification"]["images"] == 8
+    cfg = compose_config("eval", [f"ckpt_path={path}", f"data.data_dir={fake_data_dir}",
+                                  "+data.verify=false", "+data.system_dir=null",
+                                  "+data.download=false", "trainer.accelerator=cpu",
+                                  "+trainer.limit_test_batches=1"], tmp_path / "eval")  # fmt: skip
+    try:
+        assert 0.0 <= evaluate(cfg)["test/acc"] <= 1.0
+    finally:
+        GlobalHydra.instance().clear()

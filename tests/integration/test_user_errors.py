@@ -112,7 +112,7 @@ def test_devices_beyond_the_cpu_cores(no_data, monkeypatch, capsys):
     check_one_line(status, err, "trainer.devices=3: this machine has 2 CPU cores")
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "tensor"])
+@pytest.mark.parametrize("kind", ["missing", "text", "tensor", "empty"])
 @pytest.mark.parametrize("entry", [eval_, export, predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,
                                               capsys):  # fmt: skip

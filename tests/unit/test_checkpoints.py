@@ -19,6 +19,7 @@ def save_fake_checkpoint(path, net=FULL_NET, state_net=FULL_NET):
     "write,match",
     [
         (lambda p: p.write_bytes(b"\x00" * 100), "is not a readable checkpoint"),
+        (lambda p: p.write_bytes(b""), r"is an empty file \(0 bytes\), not a checkpoint"),
         (lambda p: torch.save({"w": torch.zeros(2)}, p), "is not a fashion_resnet checkpoint"),
         (lambda p: save_fake_checkpoint(p, net={**FULL_NET, "arch": "resnet34"}),
          r"another architecture \(model.net.arch: checkpoint 'resnet34', config 'resnet18'\)"),
@@ -39,6 +40,15 @@ def test_a_pt_file_that_is_no_checkpoint_is_named(tmp_path, content):
     torch.save(content, path)
     with pytest.raises(checkpoints.CheckpointError, match="is not a fashion_resnet checkpoint"):
         checkpoints.read(path)
+
+
+def test_an_empty_checkpoint_file_is_one_line_for_eval_predict_and_export(tmp_path):
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(checkpoints.CheckpointError, match="is an empty file"):
+        checkpoints.load_model(tmp_path / "empty.ckpt")  # what eval, predict and export call
+    # A cause without a message (torch.load's EOFError on some files) is named by its type.
+    assert checkpoints.cause(EOFError()) == "EOFError"
+    assert checkpoints.cause(ValueError("\nbad value\nmore")) == "ValueError: bad value"
 
 
 def test_truncated_checkpoint_is_reported(tmp_path):
