@@ -17,9 +17,11 @@ from omegaconf import DictConfig, read_write
 from fashion_resnet import CONF_DIR, hydra_glue
 from fashion_resnet.raw_files import MD5, SYSTEM_DIR
 
+# The checkout (README, .gitignore, scripts/); the configs are inside the package (CONF_DIR).
+ROOT = Path(__file__).resolve().parents[1]
 # Where the DataModule looks first (data.data_dir's default, from the repo root); the system copy
 # comes next. Real-data tests pass PROJECT_DATA as data_dir and find either.
-PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
+PROJECT_DATA = ROOT / "data"
 
 
 def has_raw_files(folder: Path) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR
+from conftest import CONF_DIR, ROOT
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning.strategies import StrategyRegistry
@@ -102,7 +102,7 @@ def test_trainer_configs_instantiate_as_written(compose_cfg, option):
 def test_trainer_overrides_the_readme_shows_need_no_plus(compose_cfg):
     """The README told users `trainer.gradient_clip_val=1.0`, a key the config lacked (it
     needed `+`). Each `trainer.<key>=` of the README composes with the trainer of its line."""
-    readme = (Path(CONF_DIR).parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     checked = 0
     for line in readme.splitlines():
         option = re.search(r"\btrainer=(\w+)", line)

@@ -1,4 +1,4 @@
-"""Config tree at start, per-machine conf/local/ and .env, coloured logs, the pre-commit config."""
+"""Config tree at start, per-machine local/ configs and .env, coloured logs, the pre-commit config."""
 
 import shutil
 import subprocess
@@ -6,13 +6,11 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import CONF_DIR
+from conftest import CONF_DIR, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from fashion_resnet import config_tree, hydra_glue
-
-ROOT = Path(CONF_DIR).parent
 
 
 def test_config_tree_is_printed_and_saved(compose_cfg, tmp_path, capsys):
@@ -45,7 +43,7 @@ def test_local_config_overrides_the_defaults_when_present(tmp_path):
 
 def test_local_configs_and_env_are_git_ignored():
     ignore = (ROOT / ".gitignore").read_text().splitlines()
-    assert {".env", "conf/local/*"} <= set(ignore)
+    assert {".env", "src/fashion_resnet/conf/local/*"} <= set(ignore)
     assert (ROOT / ".env.example").is_file()
 
 
