@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-from fashion_resnet import CONF_DIR, hydra_glue
+from fashion_resnet import CONF_DIR, extras, hydra_glue
 from fashion_resnet.raw_files import MD5, SYSTEM_DIR
 
 # The checkout (README, .gitignore, scripts/); the configs are inside the package (CONF_DIR).
@@ -34,6 +34,29 @@ REAL_DATA = has_raw_files(PROJECT_DATA / "FashionMNIST" / "raw") or has_raw_file
 NET = {"arch": "resnet18", "stem": "imagenet"}
 # The same, spelled out as a checkpoint stores it (every argument of nets.resnet).
 FULL_NET = {**NET, "residual": True, "in_channels": 1, "num_classes": 10}
+
+
+def needs_extra(extra: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip unless every one of `modules` is installed, naming the extra that installs them.
+    (Import such a module inside the test: a module-level import would stop the collection.)"""
+    return pytest.mark.skipif(
+        not all(extras.installed(m) for m in modules), reason=extras.message("this test", extra)
+    )
+
+
+# Config options whose packages are extras: (group, option) -> [(extra, module), ...].
+OPTION_EXTRAS = {
+    ("logger", "mlflow"): [("mlflow", "mlflow")],
+    ("logger", "wandb"): [("wandb", "wandb")],
+    ("logger", "many"): [("mlflow", "mlflow"), ("wandb", "wandb")],
+    ("hparams_search", "optuna"): [("optuna", extras.OPTUNA)],
+}
+
+
+def option_param(group: str, option: str) -> pytest.ParameterSet:
+    """(group, option) as a test parameter, skipped where the option's extra is missing."""
+    marks = [needs_extra(*needed) for needed in OPTION_EXTRAS.get((group, option), [])]
+    return pytest.param(group, option, marks=marks, id=f"{group}-{option}")
 
 
 def idx_bytes(t: torch.Tensor) -> bytes:

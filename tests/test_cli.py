@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 
 from fashion_resnet import checkpoints, cli, divergence, export, guards, predict, train, validate
@@ -124,8 +124,11 @@ def test_bounded_values_pass_through_or_are_absent():
     assert validate.integer(cfg, "absent", low=1) is None
 
 
+NEEDS_EXPORT = needs_extra("export", *export.EXPORT_MODULES)
+
+
 @pytest.mark.parametrize("kind", ["missing", "text", "tensor"])
-@pytest.mark.parametrize("entry", [eval_, export, predict])
+@pytest.mark.parametrize("entry", [eval_, pytest.param(export, marks=NEEDS_EXPORT), predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,
                                               capsys):  # fmt: skip
     args = [*no_data, f"ckpt_path={bad_files[kind]}"]

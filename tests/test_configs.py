@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, ROOT
+from conftest import CONF_DIR, ROOT, needs_extra, option_param
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning.strategies import StrategyRegistry
 
 from fashion_resnet import validate
 from fashion_resnet.cli import ConfigError
+from fashion_resnet.extras import OPTUNA
 from fashion_resnet.train import build_model
 from fashion_resnet.validate import check_train
 
@@ -26,7 +27,7 @@ GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callb
 
 @pytest.mark.parametrize(
     "group,option",
-    [(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
+    [option_param(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
 )
 def test_every_option_composes(compose_cfg, group, option, monkeypatch):
     monkeypatch.setattr(validate, "cpu_count", lambda: 8)  # trainer=ddp_cpu on a 1-core machine
@@ -51,15 +52,17 @@ def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, o
     assert type(opt).__name__.lower() == optimizer
 
 
-@pytest.mark.parametrize("group", ["data", "logger", "callbacks"])
-def test_other_groups_instantiate(compose_cfg, group, tmp_path, monkeypatch):
-    for option in options(group):
-        cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
-        for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
-            monkeypatch.setenv(key, str(value))
-        node = cfg[group]
-        objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
-        assert all(o is not None for o in objs)
+@pytest.mark.parametrize(
+    "group,option",
+    [option_param(g, o) for g in ["data", "logger", "callbacks"] for o in options(g)],
+)
+def test_other_groups_instantiate(compose_cfg, group, option, tmp_path, monkeypatch):
+    cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
+    for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
+        monkeypatch.setenv(key, str(value))
+    node = cfg[group]
+    objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
+    assert all(o is not None for o in objs)
 
 
 def accelerator(option: str) -> str:
@@ -169,6 +172,7 @@ def test_unknown_metric_names_fail_naming_the_logged_ones(compose_cfg, overrides
         check_train(compose_cfg("train", overrides))
 
 
+@needs_extra("optuna", OPTUNA)
 def test_optuna_search_maximises_validation_accuracy(compose_cfg):
     cfg = compose_cfg("train", ["hparams_search=optuna"])
     sweeper = cfg.hydra.sweeper

@@ -1,12 +1,11 @@
-"""Config tree at start, per-machine local/ configs and .env, coloured logs, the pre-commit config."""
+"""Config tree at start, per-machine local/ configs and .env, coloured logs, pre-commit config."""
 
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
-from conftest import CONF_DIR, ROOT
+from conftest import CONF_DIR, ROOT, needs_extra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -69,6 +68,7 @@ def test_hydra_logs_are_coloured_and_the_log_file_stays_in_the_run_folder(compos
     assert hydra.job_logging.handlers.file.filename.startswith(hydra.runtime.output_dir)
 
 
+@needs_extra("dev", "pre_commit")
 def test_pre_commit_runs_ruff_lint_and_format():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     (ruff,) = [r for r in config["repos"] if r["repo"].endswith("astral-sh/ruff-pre-commit")]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
@@ -93,6 +93,7 @@ def test_each_job_asks_for_one_gpu_on_a_cluster_with_gpus():
 
 
 @pytest.mark.slow
+@needs_extra("ray", "ray")
 def test_a_sweep_runs_as_ray_tasks_on_a_running_cluster(ray_head, fake_data_dir, tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [

@@ -22,7 +22,16 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.nn import functional as F
 
-from fashion_resnet import CONF_DIR, checkpoints, cli, console, hydra_glue, rundirs, validate
+from fashion_resnet import (
+    CONF_DIR,
+    checkpoints,
+    cli,
+    console,
+    extras,
+    hydra_glue,
+    rundirs,
+    validate,
+)
 from fashion_resnet import transforms as T
 from fashion_resnet.data import CLASSES, FashionMNISTDataModule
 from fashion_resnet.files import write_json
@@ -30,6 +39,9 @@ from fashion_resnet.raw_files import parse_idx, read_idx_bytes
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between training path and an export
 MAX_BATCH = 65_536  # the exported batch dimension is dynamic up to this many images
+# The export extra: the ONNX model (onnx), torch's torch.export-based exporter (onnxscript),
+# the run that verifies it (onnxruntime).
+EXPORT_MODULES = ("onnx", "onnxscript", "onnxruntime")
 
 
 class ExportError(RuntimeError):
@@ -203,6 +215,8 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
 def run(cfg: DictConfig) -> None:
     with cli.job():
         validate.check_export(cfg)
+        for module in EXPORT_MODULES:
+            extras.require(module, "export", "fashion-export")
         data = dict(cfg.get("data") or {})
         meta = export(cfg.ckpt_path, Path(cfg.output_dir), data, cfg.n_verify)
     check = meta["verification"]
