@@ -76,3 +76,22 @@ def test_pre_commit_runs_ruff_lint_and_format():
     check = [sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"]
     proc = subprocess.run(check, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_config_folder_of_your_own_joins_through_the_searchpath(tmp_path):
+    """An installed package's configs are not yours to edit: your folder joins them, with your
+    experiments and this machine's local/default.yaml, as `fashion-train` composes them."""
+    mine = tmp_path / "my_configs"
+    (mine / "experiment").mkdir(parents=True)
+    (mine / "experiment" / "wide.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: resnet34\noptimizer:\n  lr: 0.0123\n"
+    )
+    (mine / "local").mkdir()
+    (mine / "local" / "default.yaml").write_text("# @package _global_\ndata:\n  batch_size: 64\n")
+    cmd = [sys.executable, "-m", "fashion_resnet.train", f"hydra.searchpath=[file://{mine}]",
+           "experiment=wide", "--cfg", "job"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["model"]["net"]["arch"] == "resnet34" and cfg["optimizer"]["lr"] == 0.0123
+    assert cfg["data"]["batch_size"] == 64 and cfg["optimizer"]["_target_"] == "torch.optim.Adam"
