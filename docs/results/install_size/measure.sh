@@ -21,8 +21,8 @@ start=$(date +%s)
 make -C "$ROOT" install VENV="$CORE" >"$WORK/core.log" 2>&1
 CORE_SITE=$(site "$CORE")
 echo "python: $("$CORE/bin/python" --version), pip $("$CORE/bin/python" -m pip --version | cut -d' ' -f2)"
-echo "core (make train's install): $(dists "$CORE_SITE" | wc -l) distributions (pip, setuptools" \
-  "and fashion_resnet included), venv $(gib "$CORE"), in $(( $(date +%s) - start )) s"
+echo "core (make train's install): $(dists "$CORE_SITE" | grep -vcE '^(pip|fashion[-_]resnet)==')" \
+  "distributions besides pip and fashion_resnet, venv $(gib "$CORE"), in $(( $(date +%s) - start )) s"
 echo "  of which torch, triton and the nvidia-* CUDA libraries:" \
   "$(du -scb "$CORE_SITE"/{torch,triton,nvidia} | tail -1 | awk '{printf "%.2f GiB", $1 / 2^30}')"
 dists "$CORE_SITE" >"$WORK/core.txt"

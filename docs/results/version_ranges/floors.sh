@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 VENV=${VENV:-/tmp/floors-venv}
 PY=${PYTHON:-python3.10}
 FLOORS="torch==2.6.0 torchvision==0.21.0 pytorch-lightning==2.6.0 hydra-core==1.3.0
-  omegaconf==2.3.0 torchmetrics==1.4.0 tensorboard==2.15.0 numpy==1.26.0 pillow==10.0.0
+  omegaconf==2.3.0 torchmetrics==1.7.0 tensorboard==2.15.0 numpy==1.26.0 pillow==10.0.0
   tqdm==4.66.0 matplotlib==3.7.0 hydra-colorlog==1.2.0 hydra-joblib-launcher==1.2.0
   rich==13.0.0 python-dotenv==1.0.0"
 if [ -z "${REUSE:-}" ]; then  # REUSE=1: the venv of an earlier call, as it is
