@@ -5,17 +5,28 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# Optional features by name (pyproject's extras): make install EXTRAS=mlflow,optuna
+EXTRAS ?=
 SYSTEM_DATA := /usr/share/datasets/fashion-mnist
 
 .PHONY: install data train eval test lint tensorboard clean
 
-install: $(VENV)/.installed
+comma := ,
+EXTRA_MARKERS := $(foreach e,$(subst $(comma), ,$(EXTRAS)),$(VENV)/.installed-$(e))
+install: $(VENV)/.installed $(EXTRA_MARKERS)
 
-# Re-install when the dependencies change; the marker records a finished install.
+# The core (what `make train` needs), re-installed when the dependencies change; the marker
+# records a finished install.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e .
+	touch $@
+
+# One marker per extra: a new extra installs it, pyproject changes re-install it.
+.PRECIOUS: $(VENV)/.installed-%
+$(VENV)/.installed-%: $(VENV)/.installed
+	$(PY) -m pip install -e '.[$*]'
 	touch $@
 
 # The data: already here, or the Debian/Ubuntu package (as root, or with sudo), or the download.
@@ -38,11 +49,12 @@ eval: install
 
 # The suite in TEST_WORKERS processes (pytest-xdist), one BLAS/OpenMP thread each so that the
 # workers do not fight over the cores: TEST_WORKERS=0 runs it in this process.
+# `dev`: the test tools and every extra, so that no test skips for want of one.
 TEST_WORKERS ?= 2
-test: install
+test: install $(VENV)/.installed-dev
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
-lint: install
+lint: install $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests scripts
 
 tensorboard: install

@@ -9,8 +9,9 @@ notebook's loop, side by side, on the same ResNet-18 (nets.py).
 
 Contenders (scripts/bench_trials.py): the notebook's loop (scripts/reference_loop.py), a plain
 loop over the project's batches and net, a bare `Trainer.fit` (no logger, checkpoints, progress
-bar or callbacks), and `fashion-train` as shipped (conf/train.yaml composed by Hydra, run by the
-entry point: default callbacks, TensorBoard, atomic checkpoint IO), one row per `--variants`.
+bar or callbacks), and `fashion-train` as shipped (the package's conf/train.yaml composed by
+Hydra, run by the entry point: default callbacks, TensorBoard, atomic checkpoint IO), one row per
+`--variants`.
 Sections: 1. input pipeline, images/s; 2. training, images/s and peak memory (PSS of the
 process and its DataLoader workers on CPU, max allocated on GPU); 3. Lightning's cost: bare and
 shipped against the plain loop, on recipe-sized and on tiny steps (28 px, batch 4: little but

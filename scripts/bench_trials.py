@@ -6,9 +6,10 @@ ticks a StepClock after each. scripts/bench.py runs one per fresh process (`--tr
     plain:V               the project's batches and net in a plain PyTorch loop
     bare:V                Trainer.fit with the project's Classifier and DataModule, nothing else
                           (no logger, no checkpoints, no progress bar, no callbacks but the clock)
-    shipped:V             `fashion-train` as shipped: conf/train.yaml composed by Hydra and run
-                          by the entry point's train() (default callbacks, TensorBoard logger,
-                          atomic checkpoint IO, DataModule), cut to `warmup + steps` steps
+    shipped:V             `fashion-train` as shipped: the package's conf/train.yaml composed by
+                          Hydra and run by the entry point's train() (default callbacks,
+                          TensorBoard logger, atomic checkpoint IO, DataModule), cut to
+                          `warmup + steps` steps
 V is a variant: '+'-joined parts of fp32|bf16|cl|compile.
 """
 
@@ -206,8 +207,8 @@ def run_bare(args: Namespace, variant: str) -> None:
 
 
 def shipped_overrides(args: Namespace, variant: str, out: Path) -> list[str]:
-    """conf/train.yaml as `fashion-train` composes it, cut to this trial's steps and sizes.
-    Validation (one batch) and the epoch-end checkpoints come after the timed steps."""
+    """The package's conf/train.yaml as `fashion-train` composes it, cut to this trial's steps
+    and sizes. Validation (one batch) and the epoch-end checkpoints come after the timed steps."""
     opts = parse_variant(variant)
     over = [
         f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",

@@ -14,13 +14,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-from fashion_resnet import CONF_DIR
+from fashion_resnet import CONF_DIR, extras
 from fashion_resnet.config import hydra_job
 from fashion_resnet.data.idx_files import MD5, SYSTEM_DIR
 
+# The checkout (README, .gitignore, scripts/); the configs are inside the package (CONF_DIR).
+ROOT = Path(__file__).resolve().parents[1]
 # Where the DataModule looks first (data.data_dir's default, from the repo root); the system copy
 # comes next. Real-data tests pass PROJECT_DATA as data_dir and find either.
-PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
+PROJECT_DATA = ROOT / "data"
 
 
 def has_raw_files(folder: Path) -> bool:
@@ -34,6 +36,29 @@ NO_REAL_DATA = f"real FashionMNIST neither in {PROJECT_DATA}/FashionMNIST/raw no
 NET = {"arch": "resnet18", "stem": "imagenet"}
 # The same, spelled out as a checkpoint stores it (every argument of nets.resnet).
 FULL_NET = {**NET, "residual": True, "in_channels": 1, "num_classes": 10}
+
+
+def needs_extra(extra: str, *modules: str) -> pytest.MarkDecorator:
+    """Skip unless every one of `modules` is installed, naming the extra that installs them.
+    (Import such a module inside the test: a module-level import would stop the collection.)"""
+    return pytest.mark.skipif(
+        not all(extras.installed(m) for m in modules), reason=extras.message("this test", extra)
+    )
+
+
+# Config options whose packages are extras: (group, option) -> [(extra, module), ...].
+OPTION_EXTRAS = {
+    ("logger", "mlflow"): [("mlflow", "mlflow")],
+    ("logger", "wandb"): [("wandb", "wandb")],
+    ("logger", "many"): [("mlflow", "mlflow"), ("wandb", "wandb")],
+    ("hparams_search", "optuna"): [("optuna", extras.OPTUNA)],
+}
+
+
+def option_param(group: str, option: str) -> pytest.ParameterSet:
+    """(group, option) as a test parameter, skipped where the option's extra is missing."""
+    marks = [needs_extra(*needed) for needed in OPTION_EXTRAS.get((group, option), [])]
+    return pytest.param(group, option, marks=marks, id=f"{group}-{option}")
 
 
 def idx_bytes(t: torch.Tensor) -> bytes:

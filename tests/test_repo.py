@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from conftest import needs_extra
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,7 @@ def test_what_the_docs_link_and_name_exists():
 
 def test_documents_the_code_cites_exist():
     """model.py cited DESIGN.md, which the repository does not have."""
-    for folder in ("src", "scripts", "conf"):
+    for folder in ("src", "scripts"):  # the configs are in src/fashion_resnet/conf
         for path in (ROOT / folder).rglob("*.*"):
             if path.suffix in (".py", ".sh", ".yaml"):
                 for doc in re.findall(r"\b(?:docs/)?[A-Z][A-Za-z_]*\.md\b", path.read_text()):
@@ -53,7 +54,7 @@ def test_documents_the_code_cites_exist():
 
 def test_local_configs_and_env_are_git_ignored():
     """Asked of git itself, not read back from .gitignore; .env.example is tracked."""
-    local = [".env", "conf/local/default.yaml"]
+    local = [".env", "src/fashion_resnet/conf/local/default.yaml"]
     ignored = subprocess.run(["git", "check-ignore", *local], cwd=ROOT, capture_output=True,
                              text=True)  # fmt: skip
     assert ignored.stdout.split() == local, ignored.stderr
@@ -62,6 +63,7 @@ def test_local_configs_and_env_are_git_ignored():
     assert tracked.returncode == 0
 
 
+@needs_extra("dev", "pre_commit")
 def test_pre_commit_runs_ruff_lint_and_format():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     (ruff,) = [r for r in config["repos"] if r["repo"].endswith("astral-sh/ruff-pre-commit")]
@@ -69,3 +71,22 @@ def test_pre_commit_runs_ruff_lint_and_format():
     check = [sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"]
     proc = subprocess.run(check, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_config_folder_of_your_own_joins_through_the_searchpath(tmp_path):
+    """An installed package's configs are not yours to edit: your folder joins them, with your
+    experiments and this machine's local/default.yaml, as `fashion-train` composes them."""
+    mine = tmp_path / "my_configs"
+    (mine / "experiment").mkdir(parents=True)
+    (mine / "experiment" / "wide.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: resnet34\noptimizer:\n  lr: 0.0123\n"
+    )
+    (mine / "local").mkdir()
+    (mine / "local" / "default.yaml").write_text("# @package _global_\ndata:\n  batch_size: 64\n")
+    cmd = [sys.executable, "-m", "fashion_resnet.train", f"hydra.searchpath=[file://{mine}]",
+           "experiment=wide", "--cfg", "job"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["model"]["net"]["arch"] == "resnet34" and cfg["optimizer"]["lr"] == 0.0123
+    assert cfg["data"]["batch_size"] == 64 and cfg["optimizer"]["_target_"] == "torch.optim.Adam"

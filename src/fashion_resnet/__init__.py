@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
-# The configs live beside the package in the repository (conf/). An absolute path: Hydra reads
-# a relative config_path as a Python package when the entry point is a console script.
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package (wheels carry them: pyproject's package-data), so an
+# editable install, a wheel and any working directory find the same folder. An absolute path:
+# Hydra reads a relative config_path as a Python package when the entry point is a console script.
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")

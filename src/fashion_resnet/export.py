@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from fashion_resnet import CONF_DIR
+from fashion_resnet import CONF_DIR, extras
 from fashion_resnet.cli import console, exits
 from fashion_resnet.config import hydra_job, validate
 from fashion_resnet.data import resize as R
@@ -34,6 +34,9 @@ from fashion_resnet.runs.atomic import write_json
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between training path and an export
 MAX_BATCH = 65_536  # the exported batch dimension is dynamic up to this many images
+# The export extra: the ONNX model (onnx), torch's torch.export-based exporter (onnxscript),
+# the run that verifies it (onnxruntime).
+EXPORT_MODULES = ("onnx", "onnxscript", "onnxruntime")
 
 
 class ExportError(RuntimeError):
@@ -171,6 +174,8 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
 def run(cfg: DictConfig) -> None:
     with exits.job():
         validate.check_export(cfg)
+        for module in EXPORT_MODULES:
+            extras.require(module, "export", "fashion-export")
         rundirs.check_creatable(Path(cfg.output_dir), "output_dir=<folder>")
         data = dict(cfg.get("data") or {})
         meta = export(cfg.ckpt_path, Path(cfg.output_dir), data, cfg.n_verify)

@@ -14,8 +14,9 @@ import sys
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 
+from fashion_resnet.export import EXPORT_MODULES
 from fashion_resnet.train import train
 
 
@@ -91,6 +92,7 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
 
 
 @pytest.mark.gpu
+@needs_extra("export", *EXPORT_MODULES)
 def test_ddp_on_one_gpu_then_export_the_checkpoint(compose_cfg, fake_data_dir, tmp_path):
     over = gpu_run(fake_data_dir, tmp_path, "trainer.devices=1", trainer="ddp")
     metrics = train(compose_cfg("train", over))

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from hydra.types import RunMode
 from omegaconf import read_write
 
+from fashion_resnet.extras import SUBMITIT
 from fashion_resnet.train import train
 
 TESTS = Path(__file__).parent
@@ -170,6 +171,7 @@ def test_multirun_with_ddp_cli_fails_with_a_clear_message(fake_data_dir, tmp_pat
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
+@needs_extra("slurm", SUBMITIT)
 def test_submitit_local_sweep_runs_two_jobs(fake_data_dir, tmp_path):
     proc = run_train(
         ["-m", *cli_overrides(fake_data_dir, tmp_path), "hydra/launcher=submitit_local",

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, make_images, tiny_overrides
+from conftest import compose_config, make_images, needs_extra, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
@@ -29,6 +29,9 @@ def run_dir(fake_data_dir, tmp_path_factory):
     train(compose_config("train", over, out / "run"))
     GlobalHydra.instance().clear()
     return out / "run"
+
+
+NEEDS_EXPORT = needs_extra("export", *E.EXPORT_MODULES)
 
 
 def save(path, array, mode):
@@ -136,6 +139,7 @@ def test_predict_in_batches_matches_one_pass_over_the_folder(run_dir, tmp_path):
     ]
 
 
+@NEEDS_EXPORT
 def test_export_both_formats_verified_against_the_training_path(run_dir, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # torch.jit's deprecation, for one
@@ -163,6 +167,7 @@ def test_export_both_formats_verified_against_the_training_path(run_dir, tmp_pat
         assert torch.allclose(onnx_p, trained, atol=E.TOLERANCE)
 
 
+@NEEDS_EXPORT
 def test_exported_onnx_rejects_a_mismatched_input(run_dir, tmp_path):
     E.export(run_dir, tmp_path / "export", {}, n_verify=16)
     bad = torch.zeros(2, 32, 32, dtype=torch.uint8)  # not 28x28
@@ -172,6 +177,7 @@ def test_exported_onnx_rejects_a_mismatched_input(run_dir, tmp_path):
         E.run_onnx(tmp_path / "export" / "model.onnx", bad.float()[:, :28, :28])
 
 
+@NEEDS_EXPORT
 def test_export_refuses_to_write_when_outputs_disagree(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(E, "run_onnx", lambda path, images: torch.full((len(images), 10), 0.1))
     with pytest.raises(E.ExportError, match="ONNX export disagrees with the trained model"):

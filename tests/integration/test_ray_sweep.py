@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 
 # Without Ray's cluster mode (an option meant for Windows and macOS) every Ray process binds
 # and advertises 127.0.0.1 only; the driver needs it too, to find the head's raylet. No token
@@ -72,6 +72,7 @@ def ray_head():
 
 
 @pytest.mark.slow
+@needs_extra("ray", "ray")
 def test_a_sweep_runs_as_ray_tasks_on_a_running_cluster(ray_head, fake_data_dir, tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [

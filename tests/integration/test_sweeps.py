@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 
-import optuna
 import pytest
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from omegaconf import OmegaConf
 
 from fashion_resnet import report
+from fashion_resnet.extras import OPTUNA
 
 pytestmark = pytest.mark.slow
 LEAN = ["~callbacks.model_checkpoint"]  # no 45 MB checkpoints: these tests read metrics only
@@ -64,7 +64,10 @@ def test_joblib_launcher_runs_jobs_in_their_own_processes_one_gpu_each(fake_data
     assert [metrics(sweep / n)["overrides"][-1] for n in ("0", "1")] == ["seed=1", "seed=2"]
 
 
+@needs_extra("optuna", OPTUNA)
 def test_optuna_search_reports_a_best_value_and_resumes_from_sqlite(fake_data_dir, tmp_path):
+    import optuna
+
     db = f"sqlite:///{tmp_path}/study.db"
     search = ["hparams_search=optuna", f"hydra.sweeper.storage={db}", "hydra.sweeper.n_jobs=3",
               "hydra.sweeper.study_name=t", "hydra.sweeper.sampler.seed=0",
@@ -80,6 +83,7 @@ def test_optuna_search_reports_a_best_value_and_resumes_from_sqlite(fake_data_di
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
 
 
+@needs_extra("optuna", OPTUNA)
 def test_optuna_survives_a_failed_trial_and_the_report_names_it(fake_data_dir, tmp_path):
     # Seed 0 of the random sampler draws 'tiny' (fails the config check at once), then 'imagenet'.
     # (The grid sampler would be deterministic, but it raises when its last trial fails.)

@@ -15,13 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from hydra.utils import instantiate
 
 from fashion_resnet.train import train
 
-mlflow = pytest.importorskip("mlflow", reason="the tracking extra: pip install -e '.[tracking]'")
-wandb = pytest.importorskip("wandb", reason="the tracking extra: pip install -e '.[tracking]'")
 SERVER_START_S = 120  # a loaded 2-core machine took ~11 s
 
 
@@ -95,6 +93,8 @@ def wandb_records(path: Path):
             yield record
 
 
+@needs_extra("mlflow", "mlflow")
+@needs_extra("wandb", "wandb")
 def test_many_loggers_against_a_real_mlflow_server(
     compose_cfg, fake_data_dir, tmp_path, mlflow_server, monkeypatch
 ):
@@ -153,6 +153,7 @@ def test_many_loggers_against_a_real_mlflow_server(
     assert {"inputs/train_batch", "val/confusion_matrix"} <= images
 
 
+@needs_extra("mlflow", "mlflow")
 def test_mlflow_default_is_a_local_store_under_logs(compose_cfg, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = compose_cfg("train", [f"paths.log_dir={tmp_path}/logs", "logger=mlflow"])

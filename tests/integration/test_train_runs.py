@@ -109,7 +109,7 @@ def test_real_data_trains_a_few_steps(compose_cfg, tmp_path):
 )
 def test_console_scripts_find_the_configs(script):
     """Console scripts import the module as a package, not as __main__: Hydra must still find
-    conf/ (a relative config_path would be read as a Python package and fail)."""
+    the package's conf/ (a relative config_path would be read as a Python package and fail)."""
     exe = Path(sys.executable).parent / script
     proc = subprocess.run(
         [str(exe), "--cfg", "job", "-p", "task_name"], capture_output=True, text=True, timeout=120

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import NET, tiny_overrides
+from conftest import NET, needs_extra, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 
 from fashion_resnet import errors, export, predict, train
@@ -112,8 +112,11 @@ def test_devices_beyond_the_cpu_cores(no_data, monkeypatch, capsys):
     check_one_line(status, err, "trainer.devices=3: this machine has 2 CPU cores")
 
 
+NEEDS_EXPORT = needs_extra("export", *export.EXPORT_MODULES)
+
+
 @pytest.mark.parametrize("kind", ["missing", "text", "tensor", "empty"])
-@pytest.mark.parametrize("entry", [eval_, export, predict])
+@pytest.mark.parametrize("entry", [eval_, pytest.param(export, marks=NEEDS_EXPORT), predict])
 def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, monkeypatch,
                                               capsys):  # fmt: skip
     args = [*no_data, f"ckpt_path={bad_files[kind]}"]

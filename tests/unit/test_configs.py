@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import CONF_DIR, make_images
+from conftest import CONF_DIR, make_images, needs_extra, option_param
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
@@ -22,6 +22,7 @@ from fashion_resnet.config import hydra_job, validate
 from fashion_resnet.config.validate import check_train
 from fashion_resnet.data.transforms import to_model_input
 from fashion_resnet.errors import ConfigError
+from fashion_resnet.extras import OPTUNA
 from fashion_resnet.models import resnet
 from fashion_resnet.train import build_model
 
@@ -35,7 +36,7 @@ GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callb
 
 @pytest.mark.parametrize(
     "group,option",
-    [(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
+    [option_param(g, o) for g in [*GROUPS, "experiment", "hparams_search"] for o in options(g)],
 )
 def test_every_option_composes(compose_cfg, group, option, monkeypatch):
     monkeypatch.setattr(validate, "cpu_count", lambda: 8)  # trainer=ddp_cpu on a 1-core machine
@@ -60,15 +61,17 @@ def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, o
     assert type(opt).__name__.lower() == optimizer
 
 
-@pytest.mark.parametrize("group", ["data", "logger", "callbacks"])
-def test_other_groups_instantiate(compose_cfg, group, tmp_path, monkeypatch):
-    for option in options(group):
-        cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
-        for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
-            monkeypatch.setenv(key, str(value))
-        node = cfg[group]
-        objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
-        assert all(o is not None for o in objs)
+@pytest.mark.parametrize(
+    "group,option",
+    [option_param(g, o) for g in ["data", "logger", "callbacks"] for o in options(g)],
+)
+def test_other_groups_instantiate(compose_cfg, group, option, tmp_path, monkeypatch):
+    cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
+    for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
+        monkeypatch.setenv(key, str(value))
+    node = cfg[group]
+    objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
+    assert all(o is not None for o in objs)
 
 
 def accelerator(option: str) -> str:
@@ -278,6 +281,7 @@ def test_console_logs_are_coloured_unless_no_color_and_the_file_is_plain_in_the_
     assert "a message" in log_file.read_text() and "\x1b[" not in log_file.read_text()
 
 
+@needs_extra("optuna", OPTUNA)
 def test_every_trial_of_the_optuna_search_composes_and_maximises_a_validation_metric(compose_cfg):
     """Each swept key at both ends of its interval, or with each of its choices, composes into
     a job that passes the checks; the metric is a validation one, and the study maximises it."""

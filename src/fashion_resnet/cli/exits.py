@@ -118,6 +118,10 @@ def user_message(e: BaseException) -> str | None:
         misspelt = isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause)
         return one_line(text) if misspelt or text.startswith("Error locating target") else None
     if isinstance(e, CompactHydraException):  # unknown option or key, bad override syntax
+        from fashion_resnet.extras import for_missing_config
+
+        if (missing_plugin := for_missing_config(str(e))) is not None:
+            return missing_plugin  # a config that an extra's Hydra plugin registers
         text = str(e).split("Config search path:")[0]  # where Hydra looked: not the point
         if isinstance(e, OverrideParseException) and getattr(e, "override", None):
             text = f"cannot read the override {e.override!r}: {text}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from fashion_resnet import extras
 from fashion_resnet.config import workload
 from fashion_resnet.errors import ConfigError
 from fashion_resnet.models import resnet
@@ -41,6 +42,14 @@ def check_train(cfg: DictConfig) -> None:
     if ckpt not in (None, "last") and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} does not exist (give a .ckpt file or a run folder)")
     check_metric_names(cfg)
+    check_extras(cfg)
+
+
+def check_extras(cfg: DictConfig) -> None:
+    """Each logger whose package is an extra (logger=mlflow, wandb, many) has it installed."""
+    for name, node in (cfg.get("logger") or {}).items():
+        if node is not None:
+            extras.require_target(str(node.get("_target_")), f"logger={name}")
 
 
 def check_data(cfg: DictConfig) -> None:

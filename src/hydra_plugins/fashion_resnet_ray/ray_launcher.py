@@ -39,6 +39,9 @@ class RayLauncher(Launcher):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        from fashion_resnet.extras import require
+
+        require("ray", "ray", "hydra/launcher=ray")  # before any job: one line, exit status 2
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
