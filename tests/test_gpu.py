@@ -28,6 +28,8 @@ from fashion_resnet.train import train
 def gpu_machine(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    # its CPU without native bf16, so that trainer=cpu is all off (both CPUs: test_devices.py)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
 
 
 ALL_ON = {"cuda": True, "precision": "bf16-mixed", "channels_last": True, "benchmark": True,
