@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fashion_resnet import nets
 from fashion_resnet.cli import ConfigError
-from fashion_resnet.model import FIT_METRICS, TEST_METRICS
+from fashion_resnet.model import COMPILE_MODES, FIT_METRICS, TEST_METRICS
 
 # FashionMNIST's sizes, fixed by the published files (raw_files.MD5): known without loading them.
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
@@ -30,6 +30,8 @@ def check_train(cfg: DictConfig) -> None:
             f"{nets.MIN_IMAGE_SIZE[stem]} px (or model.net.stem=cifar for small images)"
         )
     check_data(cfg)
+    if _get(cfg, "model.compile_mode") not in (None, _ABSENT):
+        choice(cfg, "model.compile_mode", COMPILE_MODES)
     number(cfg, "optimizer.lr", above=0.0)
     number(cfg, "optimizer.weight_decay", low=0.0, optional=True)
     integer(cfg, "seed", low=0)
