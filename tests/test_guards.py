@@ -75,8 +75,10 @@ def test_non_finite_loss_stops_naming_step_and_lr_and_keeps_last_good_checkpoint
         return (loss * float("nan") if self.trainer.global_step == 2 else loss), preds, y
 
     monkeypatch.setattr(Classifier, "_step", nan_at_step_2)
-    every_step = "callbacks.last_every_n_steps.every_n_train_steps=1"
-    cfg = compose_cfg("train", tiny(fake_data_dir, tmp_path, "optimizer.lr=0.002", every_step))
+    # last.ckpt after every step (shipped: every 5 minutes), so that step 2's save is attempted
+    every_step = ["callbacks.last_by_time.minutes=0",
+                  "+callbacks.last_by_time.check_every_n_steps=1"]  # fmt: skip
+    cfg = compose_cfg("train", tiny(fake_data_dir, tmp_path, "optimizer.lr=0.002", *every_step))
     last = tmp_path / "out" / resume.LAST
     # No check between logging steps (every 20 here): the save after step 2 finds the bad
     # weights and refuses, naming the step where the loss went bad.
@@ -102,7 +104,7 @@ def test_divergence_is_found_at_a_logging_step_or_the_epoch_end_before_any_save(
 
     monkeypatch.setattr(Classifier, "_step", inf_at_step_1)
     over = tiny(fake_data_dir, tmp_path, f"trainer.log_every_n_steps={log_every}",
-                "~callbacks.last_every_n_steps")  # fmt: skip
+                "~callbacks.last_by_time")  # fmt: skip
     with pytest.raises(DivergenceError, match=rf"train/loss is inf at step 1 \(epoch 0, learning "
                                               rf"rate 0.001\), found at step {found} "
                                               r".*no checkpoint was written yet"):  # fmt: skip

@@ -98,7 +98,7 @@ def test_a_sweep_runs_as_ray_tasks_on_a_running_cluster(ray_head, fake_data_dir,
     cmd = [
         sys.executable, "-m", "fashion_resnet.train", "-m",
         *tiny_overrides(fake_data_dir, tmp_path), "trainer.limit_train_batches=1",
-        "test=false", "~callbacks.model_checkpoint", "~callbacks.last_every_n_steps",
+        "test=false", "~callbacks.model_checkpoint", "~callbacks.last_by_time",
         "callbacks.model_summary=null", "hydra/launcher=ray",
         f"hydra.launcher.address={ray_head}", f"hydra.sweep.dir={sweep}", "seed=1,2",
     ]  # fmt: skip
