@@ -279,3 +279,42 @@ def test_a_missing_resume_checkpoint_is_a_user_error(tmp_path, compose_cfg):
     cfg = compose_cfg("train", ["ckpt_path=last"])
     with pytest.raises(UserError, match="last.ckpt' does not exist"):
         resume.checkpoint_for(cfg, tmp_path)
+
+
+def record_saves(monkeypatch) -> list[tuple[int, str]]:
+    """(global step, file name) of every checkpoint written, in order."""
+    saves = []
+    save = AtomicCheckpointIO.save_checkpoint
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", lambda self, ckpt, path, **kw: (
+        saves.append((ckpt["global_step"], Path(path).name)), save(self, ckpt, path, **kw)))  # fmt: skip
+    return saves
+
+
+def test_a_run_shorter_than_the_interval_writes_only_its_epoch_end_checkpoints(
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch
+):
+    saves = record_saves(monkeypatch)
+    train(compose_cfg("train", tiny(fake_data_dir, tmp_path, "trainer.max_epochs=2")))
+    # the shipped callbacks: last.ckpt once at each epoch end (and epochNNN.ckpt when val/acc
+    # improved), nothing mid-epoch (every 5 minutes) and no extra copy when training ends
+    assert {step for step, _ in saves} == {3, 6}  # 3 batches per epoch
+    assert [name for _, name in saves if name == "last.ckpt"] == ["last.ckpt"] * 2
+    assert saves[0] == (3, "epoch000.ckpt")
+
+
+def test_mid_epoch_saves_by_time_read_the_clock_every_n_steps_only(
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch
+):
+    from pytorch_lightning.strategies import SingleDeviceStrategy
+
+    saves, broadcasts = record_saves(monkeypatch), []
+    broadcast = SingleDeviceStrategy.broadcast
+    monkeypatch.setattr(SingleDeviceStrategy, "broadcast", lambda self, obj, src=0: (
+        broadcasts.append(obj), broadcast(self, obj, src))[1])  # fmt: skip
+    over = tiny(fake_data_dir, tmp_path, "trainer.max_epochs=2", "~callbacks.model_checkpoint",
+                "trainer.limit_train_batches=6", "callbacks.last_by_time.minutes=0",
+                "+callbacks.last_by_time.check_every_n_steps=4")  # fmt: skip
+    train(compose_cfg("train", over))
+    assert saves == [(4, "last.ckpt"), (8, "last.ckpt"), (12, "last.ckpt")]  # steps 4, 8, 12
+    # Lightning's rank-0 clock reading (a bool: skip or not), at those steps only
+    assert [b for b in broadcasts if isinstance(b, bool)] == [False] * 3
