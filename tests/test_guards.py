@@ -285,8 +285,12 @@ def record_saves(monkeypatch) -> list[tuple[int, str]]:
     """(global step, file name) of every checkpoint written, in order."""
     saves = []
     save = AtomicCheckpointIO.save_checkpoint
-    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", lambda self, ckpt, path, **kw: (
-        saves.append((ckpt["global_step"], Path(path).name)), save(self, ckpt, path, **kw)))  # fmt: skip
+
+    def recorded(self, ckpt, path, **kw):
+        saves.append((ckpt["global_step"], Path(path).name))
+        save(self, ckpt, path, **kw)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", recorded)
     return saves
 
 
