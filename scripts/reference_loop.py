@@ -16,6 +16,7 @@ scripts/bench.py imports `reference_root`, `reference_loader` and `train_epoch` 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -91,6 +92,10 @@ def train_epoch(
     return train_loss / seen, train_acc / seen
 
 
+def step_time(times: list[float]) -> None:
+    times.append(time.perf_counter())
+
+
 @torch.no_grad()
 def test_accuracy(model: nn.Module, loader: data.DataLoader, device: str) -> float:
     model.eval()
@@ -127,11 +132,17 @@ def main(argv: list[str] | None = None) -> int:
         test = reference_loader(root, 2 * args.batch_size, args.image_size, args.workers, False)
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            loss, acc = train_epoch(model, train, optimizer, args.device, args.max_steps)
+            seen: list[float] = []  # the loop's .item() syncs each step: finished work's times
+            loss, acc = train_epoch(model, train, optimizer, args.device, args.max_steps,
+                                    on_step=functools.partial(step_time, seen))  # fmt: skip
+            train_s = seen[-1] - start
+            images = min(len(seen) * args.batch_size, len(train.dataset))  # a last short batch
             scheduler.step()
             row = {"epoch": epoch, "train_loss": loss, "train_acc": acc,
                    "test_acc": test_accuracy(model, test, args.device),
-                   "time_s": round(time.perf_counter() - start, 1)}  # fmt: skip
+                   "time_s": round(time.perf_counter() - start, 1),
+                   "train_s": round(train_s, 2),  # training steps only, loader start included
+                   "train_images_per_s": round(images / train_s, 1)}  # fmt: skip
             epochs.append(row)
             print(f"epoch {epoch}: loss {loss:.3f}, train acc {acc:.3f}, "
                   f"test acc {row['test_acc']:.4f}, {row['time_s']} s", flush=True)  # fmt: skip

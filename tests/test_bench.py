@@ -173,9 +173,9 @@ def test_reference_loop_alone_trains_and_tests(fake_data_dir, tmp_path):
 
 def test_the_flags_gpu_check_passes_still_parse():
     text = (SCRIPTS / "gpu_check.sh").read_text()
-    line = text[text.index("scripts/bench.py --device cuda") :].split("\n\n")[0]
-    assert "--full --variants fp32,bf16+cl" in line and '--out "$OUT/bench.json"' in line
-    flags = ["--device", "cuda", "--full", "--variants", "fp32,bf16+cl", "--data-dir", "data"]
+    line = text[text.index("$PY scripts/bench.py --device cuda") :].split("\nfi")[0]
+    assert "--full --repeats 1" in line and '--out "$WORK/bench.json"' in line
+    flags = ["--device", "cuda", "--full", "--repeats", "1", "--data-dir", "data"]
     args = script("bench.py").parse_args([*flags, "--out", "b.json"])
-    assert (args.batch_size, args.steps, args.warmup) == (256, 50, 10)
-    assert args.variants == "fp32,bf16+cl" and args.out == "b.json"
+    assert (args.batch_size, args.steps, args.warmup, args.tiny_steps) == (256, 50, 10, 0)
+    assert args.variants == "default,default+graphs,fp32" and args.repeats == 1

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import optuna
 import pytest
 from conftest import tiny_overrides
 from omegaconf import OmegaConf
@@ -65,6 +64,7 @@ def test_joblib_launcher_runs_jobs_in_their_own_processes_one_gpu_each(fake_data
 
 
 def test_optuna_search_reports_a_best_value_and_resumes_from_sqlite(fake_data_dir, tmp_path):
+    optuna = pytest.importorskip("optuna", reason="the sweeps extra")  # not a core dependency
     db = f"sqlite:///{tmp_path}/study.db"
     search = ["hparams_search=optuna", f"hydra.sweeper.storage={db}", "hydra.sweeper.n_jobs=3",
               "hydra.sweeper.study_name=t", "hydra.sweeper.sampler.seed=0",
