@@ -115,7 +115,7 @@ train best "$BEST_S" experiment=best +trainer.max_time="$BEST_TRAIN"
 if [ "$DRY" = 1 ]; then
   stage notebook "$NOTEBOOK_S" $PY scripts/reference_loop.py --epochs 1 --max-steps 2 \
     --image-size 28 --batch-size 8 --workers 0 --device cpu --data-dir "$DATA_DIR" --no-verify \
-    --out "$WORK/notebook.json"
+    --test-subset 16 --out "$WORK/notebook.json"
   stage bench "$BENCH_S" $PY scripts/bench.py --dry-run --no-verify --data-dir "$DATA_DIR" \
     --out "$WORK/bench.json"
 else

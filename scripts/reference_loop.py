@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=0, help="steps per epoch (0: all)")
     p.add_argument("--train-subset", type=int, default=0, help="first N training images (0: all)")
+    p.add_argument("--test-subset", type=int, default=0, help="first N test images (0: all)")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         root = reference_root(Path(tmp), args.data_dir, verify=not args.no_verify)
         train = reference_loader(root, args.batch_size, args.image_size, args.workers,
                                  subset=args.train_subset)  # fmt: skip
-        test = reference_loader(root, 2 * args.batch_size, args.image_size, args.workers, False)
+        test = reference_loader(root, 2 * args.batch_size, args.image_size, args.workers, False,
+                                subset=args.test_subset)  # fmt: skip
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
             seen: list[float] = []  # the loop's .item() syncs each step: finished work's times
