@@ -3,6 +3,7 @@ notebook's loop, side by side, on the same ResNet-18 (nets.py).
 
     python scripts/bench.py                          # CPU: 96 px, batch 16, 3 timed steps per run
     python scripts/bench.py --device cuda --full     # GPU: 96 px, batch 256, 50 timed steps
+                                                     # (no tiny steps: --tiny-steps 0)
     python scripts/bench.py --dry-run                # every contender once, tiny, in seconds
     python scripts/bench.py --profile logs/profile --image-size 28 --batch-size 4 --steps 30
                                                      # where a shipped step's extra time goes
@@ -17,8 +18,10 @@ process and its DataLoader workers on CPU, max allocated on GPU); 3. Lightning's
 shipped against the plain loop, on recipe-sized and on tiny steps (28 px, batch 4: little but
 the per-step bookkeeping). Each run is a fresh process after `--warmup` untimed steps;
 contenders run interleaved, `--repeats` rounds; every run's raw figures (each step's ms) go to
-the JSON, the tables show medians with their range. Both sides get the same cores:
-`--cores` DataLoader workers for the reference, `--cores` torch threads for everyone.
+the JSON, written again after every run (a run cut short keeps what it measured), the tables
+show medians with their range. Both sides get the same cores: `--cores` DataLoader workers for
+the reference, `--cores` torch threads for everyone; and the same backend settings, data
+placement and optimizer defaults (scripts/bench_trials.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,12 +44,12 @@ from reference_loop import reference_root
 # GPU: the reference recipe at full size. CPU (~13 img/s at 96 px on 2 cores): small batches
 # and few steps, so that the default run stays within minutes. Dry run: the machinery only.
 SIZES = {
-    "gpu": {"batch_size": 256, "steps": 50, "warmup": 10, "tiny_steps": 200,
-            "pipeline_batches": 60, "variants": "fp32,bf16+cl,bf16+cl+compile"},
+    "gpu": {"batch_size": 256, "steps": 50, "warmup": 10, "tiny_steps": 0,
+            "pipeline_batches": 60, "variants": "default,default+graphs,fp32"},
     "cpu": {"batch_size": 16, "steps": 3, "warmup": 1, "tiny_steps": 30,
-            "pipeline_batches": 20, "variants": "fp32,cl"},
+            "pipeline_batches": 20, "variants": "default,fp32"},
     "dry": {"batch_size": 4, "steps": 2, "warmup": 1, "tiny_steps": 2, "pipeline_batches": 2,
-            "variants": "fp32", "image_size": 28, "pipeline_batch_size": 8, "repeats": 1},
+            "variants": "default", "image_size": 28, "pipeline_batch_size": 8, "repeats": 1},
 }  # fmt: skip
 TINY = {"image_size": 28, "batch_size": 4}
 TRIAL_ARGS = ("device", "cores", "batch_size", "image_size", "steps", "warmup",
@@ -71,8 +75,14 @@ def run_trial(args: argparse.Namespace, name: str, **sizes) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def interleaved(args: argparse.Namespace, names: list[str], **sizes) -> dict[str, list[dict]]:
-    """Every contender `repeats` times, rotating the order each round; every run kept."""
+def interleaved(
+    args: argparse.Namespace,
+    names: list[str],
+    save: Callable[[], None] = lambda: None,
+    **sizes,
+) -> dict[str, list[dict]]:
+    """Every contender `repeats` times, rotating the order each round; every run kept, and
+    `save` called after each (the runs so far are in the returned dict as they come)."""
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for r in range(args.repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
@@ -80,6 +90,7 @@ def interleaved(args: argparse.Namespace, names: list[str], **sizes) -> dict[str
             runs[name].append({**result, "round": r, "load_1min": os.getloadavg()[0]})
             print(f"  round {r + 1}/{args.repeats} {name}: {result['images_per_s']:.1f} img/s, "
                   f"{result['peak_mib']:.0f} MiB", file=sys.stderr, flush=True)  # fmt: skip
+            save()
     return runs
 
 
@@ -183,36 +194,45 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--device cuda: no CUDA device visible to torch on this machine")
     start, loads, code = time.time(), [os.getloadavg()[0]], commit()
     variants = args.variants.split(",")
+    out = Path(args.out or f"logs/bench/{args.device}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict] = {}
+    result = {"environment": None, "args": {k: v for k, v in vars(args).items()
+                                            if k not in ("trial", "ref_root")},
+              "runs": runs, "partial": True}  # fmt: skip
+
+    def save() -> None:  # after every run: a bench cut short keeps what it measured
+        result["elapsed_s"] = round(time.time() - start, 1)
+        out.write_text(json.dumps(result, indent=2, default=str))
+
     with tempfile.TemporaryDirectory() as tmp:
         args.ref_root = reference_root(Path(tmp), args.data_dir, verify=not args.no_verify)
         if args.profile:
             return profile(args)
         print("input pipeline ...", file=sys.stderr)
-        pipe = interleaved(args, ["pipe_ref", "pipe_ours"], batch_size=args.pipeline_batch_size)
+        runs["pipeline"] = {}
+        runs["pipeline"] = interleaved(args, ["pipe_ref", "pipe_ours"], save,
+                                       batch_size=args.pipeline_batch_size)  # fmt: skip
         print("training ...", file=sys.stderr)
         names = ["ref", f"plain:{variants[0]}", f"bare:{variants[0]}"]
-        train = interleaved(args, names + [f"shipped:{v}" for v in variants])
+        runs["training"] = interleaved(args, names + [f"shipped:{v}" for v in variants], save)
         tiny_names = [*names[1:], f"shipped:{variants[0]}"]
         if args.dry_run:  # its training steps are tiny already
-            tiny = {n: train[n] for n in tiny_names}
-        else:
+            runs["tiny"] = {n: runs["training"][n] for n in tiny_names}
+        elif args.tiny_steps:
             print("Lightning's cost per step on tiny steps ...", file=sys.stderr)
-            tiny = interleaved(args, tiny_names, steps=args.tiny_steps, **TINY)
+            runs["tiny"] = interleaved(args, tiny_names, save, steps=args.tiny_steps, **TINY)
     loads.append(os.getloadavg()[0])
     sizes = {"device": args.device, "variants": variants, "image_size": args.image_size,
              "batch_size": args.batch_size, "pipeline_batch_size": args.pipeline_batch_size,
              **{f"tiny_{k}": v for k, v in TINY.items()}}  # fmt: skip
-    text, summary = report(sizes, pipe, train, tiny)
+    text, summary = report(sizes, runs["pipeline"], runs["training"], runs.get("tiny"))
     env = environment(args, loads, code)
     print(f"{env}; {args.repeats} interleaved runs per contender, {args.steps} timed steps each "
           f"after {args.warmup} warm-up\n\n{text}")  # fmt: skip
-    out = Path(args.out or f"logs/bench/{args.device}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"environment": env, "load_1min": {"start": loads[0], "end": loads[-1]},
-              "args": {k: v for k, v in vars(args).items() if k not in ("trial", "ref_root")},
-              "summary": summary, "runs": {"pipeline": pipe, "training": train, "tiny": tiny},
-              "table": text, "elapsed_s": round(time.time() - start, 1)}  # fmt: skip
-    out.write_text(json.dumps(result, indent=2, default=str))
+    result.update(environment=env, load_1min={"start": loads[0], "end": loads[-1]},
+                  summary=summary, table=text, partial=False)  # fmt: skip
+    save()
     print(f"\nwrote {out} ({result['elapsed_s']} s)", file=sys.stderr)
     return 0
 

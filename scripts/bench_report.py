@@ -50,8 +50,9 @@ def label(name: str) -> str:
     }[kind]
 
 
-def report(cfg: dict[str, Any], pipe: Runs, train: Runs, tiny: Runs) -> tuple[str, dict]:
-    """cfg: image_size, batch_size, pipeline_batch_size, tiny sizes, device, variants."""
+def report(cfg: dict[str, Any], pipe: Runs, train: Runs, tiny: Runs | None) -> tuple[str, dict]:
+    """cfg: image_size, batch_size, pipeline_batch_size, tiny sizes, device, variants; `tiny`
+    None: no tiny-step section was run."""
     mem = "max allocated MiB" if cfg["device"] == "cuda" else "peak PSS MiB"
     v0 = cfg["variants"][0]
     ref_pipe = spread([r["images_per_s"] for r in pipe["pipe_ref"]])
@@ -77,23 +78,33 @@ def report(cfg: dict[str, Any], pipe: Runs, train: Runs, tiny: Runs) -> tuple[st
     out.append(table(["loop", "images/s", "ms/step", mem, "vs reference"], rows))
     layers = [f"bare:{v0}", f"shipped:{v0}"]
     cost = {k: per_round(train, k, f"plain:{v0}", relative=True) for k in layers}
-    fixed = {k: per_round(tiny, k, f"plain:{v0}", relative=False) for k in layers}
-    tiny_cost = {k: per_round(tiny, k, f"plain:{v0}", relative=True) for k in layers}
+    fixed = {k: per_round(tiny, k, f"plain:{v0}", relative=False) for k in layers} if tiny else {}
+    tiny_cost = {k: per_round(tiny, k, f"plain:{v0}", relative=True) for k in layers} if tiny \
+        else {}  # fmt: skip
     out += ["", f"Lightning's cost over the plain loop on the same batches ({v0}; per round, "
             "median [min, max]):", ""]  # fmt: skip
     out.append(table(
         ["loop", f"recipe steps ({cfg['image_size']} px, batch {cfg['batch_size']})",
          f"tiny steps ({cfg['tiny_image_size']} px, batch {cfg['tiny_batch_size']})"],
         [[label(k), fmt({x: 100 * y for x, y in cost[k].items()}, "+.1f", "%"),
-          f"{fmt(fixed[k], '+.2f', ' ms')} ({fmt(tiny_cost[k], '+.0%')})"] for k in layers],
+          f"{fmt(fixed[k], '+.2f', ' ms')} ({fmt(tiny_cost[k], '+.0%')})" if tiny
+          else "not measured"] for k in layers],
     ))  # fmt: skip
+    # Each round's shipped run against the same round's reference: a load change between
+    # rounds cancels out of the ratio.
+    rounds = {v: spread([ms_per_step(r) / ms_per_step(s) for r, s in
+                         zip(train["ref"], train[f"shipped:{v}"], strict=True)])
+              for v in cfg["variants"]}  # fmt: skip
+    out += ["", "fashion-train as shipped vs the reference loop, per round (median [min, max]): "
+            + ", ".join(f"{v} {fmt(r, '.2f', 'x')}" for v, r in rounds.items())]  # fmt: skip
     shipped = {v: spread([r["images_per_s"] for r in train[f"shipped:{v}"]])
                for v in cfg["variants"]}  # fmt: skip
     summary = {
         "pipeline_ratio": pipe_ratio,
         "training_ratio": {v: s["median"] / ref["median"] for v, s in shipped.items()},
+        "training_ratio_per_round": rounds,
         "lightning_cost": {
-            k.partition(":")[0]: {"recipe": cost[k], "tiny_ms": fixed[k]} for k in layers
+            k.partition(":")[0]: {"recipe": cost[k], "tiny_ms": fixed.get(k)} for k in layers
         },  # fmt: skip
         "peak_mib_ratio": {
             v: statistics.median(r["peak_mib"] for r in train[f"shipped:{v}"])

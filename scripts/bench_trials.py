@@ -6,11 +6,16 @@ ticks a StepClock after each. scripts/bench.py runs one per fresh process (`--tr
     plain:V               the project's batches and net in a plain PyTorch loop
     bare:V                Trainer.fit with the project's Classifier and DataModule, nothing else
                           (no logger, no checkpoints, no progress bar, no callbacks but the clock)
-    shipped:V             `fashion-train` as shipped: the package's conf/train.yaml composed by
-                          Hydra and run by the entry point's train() (default callbacks,
-                          TensorBoard logger, atomic checkpoint IO, DataModule), cut to
-                          `warmup + steps` steps
-V is a variant: '+'-joined parts of fp32|bf16|cl|compile.
+    shipped:V             `fashion-train` as shipped: conf/train.yaml composed by Hydra and run
+                          by the entry point's train() (default callbacks, TensorBoard logger,
+                          atomic checkpoint IO, DataModule), cut to `warmup + steps` steps
+V is a variant: '+'-joined parts of default|fp32|bf16|cl|compile|graphs ('default': the
+precision and memory format the device gets without flags, devices.py; 'graphs': compiled with
+mode reduce-overhead, CUDA graphs). Alike in all but what each measures: every contender gets
+the cuDNN autotuning and TF32 setting that the shipped run of its variant gets (devices.py),
+the project's contenders its data on the training device (as the DataModule ships) and its
+optimizer with the project's defaults (fused kernels, optimizers.py); none writes a checkpoint
+inside its timed steps (the shipped run's mid-epoch one comes after 5 minutes).
 """
 
 from __future__ import annotations
@@ -27,27 +32,50 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from reference_loop import reference_loader, train_epoch
+from torch.utils.data import TensorDataset
 
 from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.launch import devices
+from fashion_resnet.models import optimizers
 from fashion_resnet.models.classifier import Classifier
 
 KINDS = ("pipe_ref", "pipe_ours", "ref", "plain", "bare", "shipped")
-VARIANT_PARTS = ("fp32", "bf16", "cl", "compile")
+VARIANT_PARTS = ("default", "fp32", "bf16", "cl", "compile", "graphs")
 
 
 def parse_variant(variant: str) -> dict[str, Any]:
-    """'bf16+cl+compile' -> precision, channels_last, compile. 'fp32' is the plain default."""
+    """'bf16+cl+compile' -> precision, channels_last, compile, compile_mode; None: the device's
+    default ('default': precision and channels-last as devices.py chooses them)."""
     parts = set(variant.split("+"))
     if not parts <= set(VARIANT_PARTS):
         raise ValueError(
             f"Unknown variant part(s) {sorted(parts - set(VARIANT_PARTS))} in {variant!r}; "
             f"use {'|'.join(VARIANT_PARTS)} joined by '+'"
         )
+    default = "default" in parts
     return {
-        "precision": "bf16-mixed" if "bf16" in parts else "32-true",
-        "channels_last": "cl" in parts,
-        "compile": "compile" in parts,
+        "precision": None if default else "bf16-mixed" if "bf16" in parts else "32-true",
+        "channels_last": None if default and "cl" not in parts else "cl" in parts,
+        "compile": bool(parts & {"compile", "graphs"}),
+        "compile_mode": "reduce-overhead" if "graphs" in parts else None,
     }
+
+
+def resolved(device: str, variant: str) -> dict[str, Any]:
+    """The variant as the shipped run would train it here: devices.choose fills its Nones."""
+    opts = parse_variant(variant)
+    chosen = devices.choose("gpu" if device == "cuda" else "cpu", opts["precision"],
+                            opts["channels_last"])  # fmt: skip
+    return {**opts, **chosen}
+
+
+def same_backend_settings(device: str, variant: str) -> None:
+    """cuDNN autotuning and TF32 as the shipped run of this variant sets them (train.py), for
+    every contender: so that no row measures a backend flag instead of its loop."""
+    if device == "cuda":
+        chosen = resolved(device, variant)
+        torch.backends.cudnn.benchmark = chosen["benchmark"]
+        devices.apply_tf32(chosen["tf32"])
 
 
 # --------------------------------------------------------------------------- measuring
@@ -131,21 +159,30 @@ class ClockCallback(pl.Callback):
 
 
 # --------------------------------------------------------------------------- contenders
-def project_datamodule(args: Namespace) -> FashionMNISTDataModule:
+def project_datamodule(args: Namespace, for_trainer: bool = False) -> FashionMNISTDataModule:
+    """The DataModule with its uint8 tensors on the training device, where a Trainer's setup
+    puts them (device_resident, the default): `for_trainer` leaves the setup to the Trainer."""
     dm = FashionMNISTDataModule(data_dir=args.data_dir, download=False, verify=not args.no_verify,
                                 val_size=0, batch_size=args.batch_size,
                                 image_size=args.image_size)  # fmt: skip
-    dm.setup("fit")
+    if not for_trainer:
+        dm.setup("fit")
+        dm.train_set = TensorDataset(*(t.to(args.device) for t in dm.train_set.tensors))
     return dm
 
 
+def adam(params) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=1e-3)
+
+
 def build_model(device: str, variant: str) -> Classifier:
-    opts = parse_variant(variant)
+    opts = resolved(device, variant)
     return Classifier(
         {"arch": "resnet18", "stem": "imagenet"},
-        optimizer=lambda params: torch.optim.Adam(params, lr=1e-3),
+        optimizer=adam,
         channels_last=opts["channels_last"],
         compile=opts["compile"],
+        compile_mode=opts["compile_mode"],
     ).to(device)
 
 
@@ -178,8 +215,8 @@ def run_plain(args: Namespace, variant: str) -> None:
     """The project's batches and net in a plain loop: what a Trainer adds is the difference."""
     dm = project_datamodule(args)
     model = build_model(args.device, variant).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    bf16 = parse_variant(variant)["precision"] == "bf16-mixed"
+    optimizer = optimizers.build(adam, model.parameters(), torch.device(args.device))
+    bf16 = resolved(args.device, variant)["precision"] == "bf16-mixed"
     n = args.warmup + args.steps
     for i, (images, y) in enumerate(dm.train_dataloader()):
         images, y = images.to(args.device, non_blocking=True), y.to(args.device, non_blocking=True)
@@ -197,13 +234,13 @@ def run_plain(args: Namespace, variant: str) -> None:
 def run_bare(args: Namespace, variant: str) -> None:
     trainer = pl.Trainer(
         accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-        precision=parse_variant(variant)["precision"], max_epochs=1,
+        precision=resolved(args.device, variant)["precision"], max_epochs=1,
         limit_train_batches=args.warmup + args.steps, limit_val_batches=0,
         num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[ClockCallback()],
         profiler=_profiler(args, "bare"),
     )  # fmt: skip
-    trainer.fit(build_model("cpu", variant), datamodule=project_datamodule(args))
+    trainer.fit(build_model("cpu", variant), datamodule=project_datamodule(args, for_trainer=True))
 
 
 def shipped_overrides(args: Namespace, variant: str, out: Path) -> list[str]:
@@ -211,15 +248,19 @@ def shipped_overrides(args: Namespace, variant: str, out: Path) -> list[str]:
     and sizes. Validation (one batch) and the epoch-end checkpoints come after the timed steps."""
     opts = parse_variant(variant)
     over = [
-        f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
-        f"++trainer.precision={opts['precision']}", "trainer.max_epochs=1",
+        f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}", "trainer.max_epochs=1",
         f"++trainer.limit_train_batches={args.warmup + args.steps}",
         "++trainer.limit_val_batches=1", "++trainer.num_sanity_val_steps=0", "test=false",
         f"data.image_size={args.image_size}", f"data.batch_size={args.batch_size}",
-        f"model.channels_last={opts['channels_last']}", f"model.compile={opts['compile']}",
+        f"model.compile={opts['compile']}",
         f"paths.data_dir={Path(args.data_dir).resolve()}", f"paths.log_dir={out}",
         f"hydra.run.dir={out}/run", "+callbacks.bench_clock._target_=bench_trials.ClockCallback",
     ]  # fmt: skip
+    for key, value in [("trainer.precision", opts["precision"]),
+                       ("model.channels_last", opts["channels_last"]),
+                       ("model.compile_mode", opts["compile_mode"])]:  # fmt: skip
+        if value is not None:  # None: the shipped config's null, the device decides
+            over.append(f"{key}={value}")
     if args.no_verify:  # generated test data: no published MD5, no system copy, 512 images
         over += ["++data.verify=false", "++data.system_dir=null", "data.val_size=64"]
     if args.profile_dir:
@@ -267,6 +308,7 @@ def trial(args: Namespace) -> dict[str, Any]:
     torch.manual_seed(0)
     CLOCK = StepClock(args.warmup, args.device)
     kind, _, variant = args.trial.partition(":")
+    same_backend_settings(args.device, variant or "fp32")  # ref, pipe_*: the notebook's fp32
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as mem:

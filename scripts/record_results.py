@@ -7,10 +7,14 @@ command) and the output files that matter (metrics.json, run.json, report.md, ..
     python scripts/record_results.py                     # smoke, predict_export, demo_sweep
     python scripts/record_results.py bench_cpu           # the CPU benchmark (minutes)
     python scripts/record_results.py --note "..."        # a sentence kept in each record.json
+    python scripts/record_results.py gpu_check_dry_run   # the GPU check's CPU dry run in the
+                                                         # GPU image's packages plus its wheels
 
 Records: smoke (`fashion-train experiment=smoke`), predict_export (the README's demo pictures,
 `fashion-predict` and `fashion-export` on the smoke run's checkpoint; needs smoke in the same
-call), demo_sweep (`scripts/demo_sweep.sh`), bench_cpu (`scripts/bench.py`).
+call), demo_sweep (`scripts/demo_sweep.sh`), bench_cpu (`scripts/bench.py`), gpu_check_dry_run
+(the wheels fetched with pip, an environment of only the image's packages, `gpu_check.sh
+--dry-run` on the real files, which it installs the wheels into as on the GPU machine).
 Commands run in a scratch folder (logs/records/<stamp>/) with the interpreter running this
 script; an existing record is replaced only when its commands succeed.
 """
@@ -31,9 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-NAMES = ("smoke", "predict_export", "demo_sweep", "bench_cpu")
+NAMES = ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run")
 DEFAULT = ("smoke", "predict_export", "demo_sweep")
 TEXT = {".json", ".yaml", ".csv", ".md", ".txt"}
+SYSTEM_DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
 def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]]]:
@@ -68,6 +73,25 @@ def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]
         out = f"{work}/bench.json"
         cmd = [py, str(ROOT / "scripts" / "bench.py"), "--cores", "1", "--out", out]
         return [(cmd, {"bench.json": out})]
+    if name == "gpu_check_dry_run":
+        deps, out, raw = (
+            str(ROOT / "scripts" / "gpu_deps.py"),
+            f"{work}/gpu_check",
+            f"{work}/gpu_data",
+        )
+        link = (
+            f"mkdir -p {raw}/FashionMNIST/raw && ln -sf {SYSTEM_DATA}/*.gz {raw}/FashionMNIST/raw/"
+        )
+        check = ["env", "-u", "PYTHONPATH", f"PYTHON={work}/gpu-env/bin/python",
+                 f"WHEELS={work}/whl", f"DATA_DIR={raw}", f"RUNS={work}/gpu_check_runs",
+                 "OMP_NUM_THREADS=1", "bash", str(ROOT / "scripts" / "gpu_check.sh"), "--dry-run",
+                 out]  # fmt: skip
+        return [
+            ([py, deps, "--download", f"{work}/whl"], {}),
+            ([py, deps, "--env", f"{work}/gpu-env", "--image-only"], {}),
+            (["sh", "-c", link], {}),
+            (check, {f: f"{out}/{f}" for f in ("summary.txt", "results.json", "env.txt")}),
+        ]
     raise SystemExit(f"unknown record {name!r}; choose from: {', '.join(NAMES)}")
 
 

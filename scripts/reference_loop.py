@@ -16,6 +16,7 @@ scripts/bench.py imports `reference_root`, `reference_loader` and `train_epoch` 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -91,6 +92,10 @@ def train_epoch(
     return train_loss / seen, train_acc / seen
 
 
+def step_time(times: list[float]) -> None:
+    times.append(time.perf_counter())
+
+
 @torch.no_grad()
 def test_accuracy(model: nn.Module, loader: data.DataLoader, device: str) -> float:
     model.eval()
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=0, help="steps per epoch (0: all)")
     p.add_argument("--train-subset", type=int, default=0, help="first N training images (0: all)")
+    p.add_argument("--test-subset", type=int, default=0, help="first N test images (0: all)")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
@@ -124,14 +130,21 @@ def main(argv: list[str] | None = None) -> int:
         root = reference_root(Path(tmp), args.data_dir, verify=not args.no_verify)
         train = reference_loader(root, args.batch_size, args.image_size, args.workers,
                                  subset=args.train_subset)  # fmt: skip
-        test = reference_loader(root, 2 * args.batch_size, args.image_size, args.workers, False)
+        test = reference_loader(root, 2 * args.batch_size, args.image_size, args.workers, False,
+                                subset=args.test_subset)  # fmt: skip
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            loss, acc = train_epoch(model, train, optimizer, args.device, args.max_steps)
+            seen: list[float] = []  # the loop's .item() syncs each step: finished work's times
+            loss, acc = train_epoch(model, train, optimizer, args.device, args.max_steps,
+                                    on_step=functools.partial(step_time, seen))  # fmt: skip
+            train_s = seen[-1] - start
+            images = min(len(seen) * args.batch_size, len(train.dataset))  # a last short batch
             scheduler.step()
             row = {"epoch": epoch, "train_loss": loss, "train_acc": acc,
                    "test_acc": test_accuracy(model, test, args.device),
-                   "time_s": round(time.perf_counter() - start, 1)}  # fmt: skip
+                   "time_s": round(time.perf_counter() - start, 1),
+                   "train_s": round(train_s, 2),  # training steps only, loader start included
+                   "train_images_per_s": round(images / train_s, 1)}  # fmt: skip
             epochs.append(row)
             print(f"epoch {epoch}: loss {loss:.3f}, train acc {acc:.3f}, "
                   f"test acc {row['test_acc']:.4f}, {row['time_s']} s", flush=True)  # fmt: skip

@@ -52,6 +52,12 @@ def test_documents_the_code_cites_exist():
                     assert (ROOT / doc).is_file() or (ROOT / "docs" / doc).is_file(), (path, doc)
 
 
+
+
+
+
+
+
 def test_local_configs_and_env_are_git_ignored():
     """Asked of git itself, not read back from .gitignore; .env.example is tracked."""
     local = [".env", "src/fashion_resnet/conf/local/default.yaml"]

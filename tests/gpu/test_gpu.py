@@ -94,6 +94,8 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
 @pytest.mark.gpu
 @needs_extra("export", *EXPORT_MODULES)
 def test_ddp_on_one_gpu_then_export_the_checkpoint(compose_cfg, fake_data_dir, tmp_path):
+    for extra in ("onnx", "onnxscript", "onnxruntime"):  # the export extra: skipped without it
+        pytest.importorskip(extra, reason="fashion-export needs the export extra")
     over = gpu_run(fake_data_dir, tmp_path, "trainer.devices=1", trainer="ddp")
     metrics = train(compose_cfg("train", over))
     assert metrics["best_ckpt"]

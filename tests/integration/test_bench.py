@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -36,11 +37,11 @@ def test_bench_dry_run_runs_every_contender_and_keeps_every_step(fake_data_dir, 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     training = result["runs"]["training"]
-    assert set(training) == {"ref", "plain:fp32", "bare:fp32", "shipped:fp32"}
+    assert set(training) == {"ref", "plain:default", "bare:default", "shipped:default"}
     for runs in [*training.values(), *result["runs"]["pipeline"].values()]:
         assert len(runs) == 1 and len(runs[0]["step_ms"]) == 2  # 2 timed steps, all kept
         assert all(ms > 0 for ms in runs[0]["step_ms"])
-    assert "fashion-train as shipped (fp32)" in done.stdout and "bare Trainer.fit" in done.stdout
+    assert "fashion-train as shipped (default)" in done.stdout and "bare Trainer.fit" in done.stdout
     assert set(result["summary"]["lightning_cost"]) == {"bare", "shipped"}
     assert "load" in result["environment"] and result["load_1min"]["start"] >= 0
 
@@ -96,6 +97,13 @@ def test_report_gives_a_row_per_contender_and_ratios_of_medians():
     assert all(f"| {report.label(name)} |" in text for name in train)
     assert "| fashion-train as shipped (fp32) | 40.0 [35.0, 45.0] |" in text
     assert "median [min, max] of 2 runs" in text and "peak PSS MiB" in text
+    # per round: 35/10 and 45/30 images/s, so the ratios 3.5x and 1.5x, median 2.5x
+    assert summary["training_ratio_per_round"] == {
+        "fp32": pytest.approx({"median": 2.5, "min": 1.5, "max": 3.5})}  # fmt: skip
+    assert "per round (median [min, max]): fp32 2.50x [1.50, 3.50]" in text
+    text, summary = report.report(cfg, pipe, train, tiny=None)  # the GPU check runs none
+    assert "| bare Trainer.fit (fp32) |" in text and "not measured |" in text
+    assert summary["lightning_cost"]["shipped"]["tiny_ms"] is None
 
 
 def test_bench_rejects_unknown_variant_naming_the_valid_parts(capsys):
@@ -103,18 +111,41 @@ def test_bench_rejects_unknown_variant_naming_the_valid_parts(capsys):
         script("bench.py").parse_args(["--variants", "fp32,fp8"])
     assert done.value.code == 2
     err = capsys.readouterr().err
-    assert "fp8" in err and "fp32|bf16|cl|compile" in err
+    assert "fp8" in err and "default|fp32|bf16|cl|compile|graphs" in err
 
 
 @pytest.mark.parametrize(
     "variant,expected",
     [
-        ("fp32", {"precision": "32-true", "channels_last": False, "compile": False}),
-        ("bf16+cl+compile", {"precision": "bf16-mixed", "channels_last": True, "compile": True}),
+        ("fp32", {"precision": "32-true", "channels_last": False, "compile": False,
+                  "compile_mode": None}),
+        ("bf16+cl+compile", {"precision": "bf16-mixed", "channels_last": True, "compile": True,
+                             "compile_mode": None}),
+        ("default", {"precision": None, "channels_last": None, "compile": False,
+                     "compile_mode": None}),  # the device decides (devices.py)
+        ("default+graphs", {"precision": None, "channels_last": None, "compile": True,
+                            "compile_mode": "reduce-overhead"}),
     ],
-)
+)  # fmt: skip
 def test_bench_variant_parsing(variant, expected):
     assert script("bench_trials.py").parse_variant(variant) == expected
+
+
+def test_every_contender_gets_the_backend_settings_of_its_variants_shipped_run(monkeypatch):
+    """TF32 and cuDNN autotuning as train.py sets them for the shipped run, for every row (on a
+    GPU machine stand-in): a row that differs measures the flag, not its loop."""
+    trials = script("bench_trials.py")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    tf32 = []
+    monkeypatch.setattr(trials.devices, "apply_tf32", tf32.append)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    trials.same_backend_settings("cuda", "fp32")  # the reference loop's and fp32 rows'
+    assert torch.backends.cudnn.benchmark is True and tf32 == [False]
+    trials.same_backend_settings("cuda", "default")  # bf16-mixed on the GPU: TF32 on
+    assert tf32 == [False, True]
+    assert trials.resolved("cuda", "default")["precision"] == "bf16-mixed"
+    assert trials.resolved("cuda", "default")["channels_last"] is True
 
 
 def test_bench_help_states_the_defaults_it_uses(capsys):
@@ -142,9 +173,9 @@ def test_reference_loop_alone_trains_and_tests(fake_data_dir, tmp_path):
 
 def test_the_flags_gpu_check_passes_still_parse():
     text = (SCRIPTS / "gpu_check.sh").read_text()
-    line = text[text.index("scripts/bench.py --device cuda") :].split("\n\n")[0]
-    assert "--full --variants fp32,bf16+cl" in line and '--out "$OUT/bench.json"' in line
-    flags = ["--device", "cuda", "--full", "--variants", "fp32,bf16+cl", "--data-dir", "data"]
+    line = text[text.index("$PY scripts/bench.py --device cuda") :].split("\nfi")[0]
+    assert "--full --repeats 1" in line and '--out "$WORK/bench.json"' in line
+    flags = ["--device", "cuda", "--full", "--repeats", "1", "--data-dir", "data"]
     args = script("bench.py").parse_args([*flags, "--out", "b.json"])
-    assert (args.batch_size, args.steps, args.warmup) == (256, 50, 10)
-    assert args.variants == "fp32,bf16+cl" and args.out == "b.json"
+    assert (args.batch_size, args.steps, args.warmup, args.tiny_steps) == (256, 50, 10, 0)
+    assert args.variants == "default,default+graphs,fp32" and args.repeats == 1

@@ -16,6 +16,7 @@ from conftest import tiny_overrides
 from fashion_resnet.callbacks.divergence import DivergenceError
 from fashion_resnet.models.classifier import Classifier
 from fashion_resnet.runs import resume
+from fashion_resnet.runs.checkpoint_io import AtomicCheckpointIO
 from fashion_resnet.train import train
 
 
@@ -33,8 +34,10 @@ def test_non_finite_loss_stops_naming_step_and_lr_and_keeps_last_good_checkpoint
         return (loss * float("nan") if self.trainer.global_step == 2 else loss), preds, y
 
     monkeypatch.setattr(Classifier, "_step", nan_at_step_2)
-    every_step = "callbacks.last_every_n_steps.every_n_train_steps=1"
-    cfg = compose_cfg("train", tiny(fake_data_dir, tmp_path, "optimizer.lr=0.002", every_step))
+    # last.ckpt after every step (shipped: every 5 minutes), so that step 2's save is attempted
+    every_step = ["callbacks.last_by_time.minutes=0",
+                  "+callbacks.last_by_time.check_every_n_steps=1"]  # fmt: skip
+    cfg = compose_cfg("train", tiny(fake_data_dir, tmp_path, "optimizer.lr=0.002", *every_step))
     last = tmp_path / "out" / resume.LAST
     # No check between logging steps (every 20 here): the save after step 2 finds the bad
     # weights and refuses, naming the step where the loss went bad.
@@ -116,3 +119,49 @@ def test_fault_drill_gives_up_when_no_checkpoint_comes(tmp_path, body):
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 1
     assert "no checkpoint from the training run within 2 s" in out.stdout
+
+
+def record_saves(monkeypatch) -> list[tuple[int, str]]:
+    """(global step, file name) of every checkpoint written, in order."""
+    saves = []
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def recorded(self, ckpt, path, **kw):
+        saves.append((ckpt["global_step"], Path(path).name))
+        save(self, ckpt, path, **kw)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", recorded)
+    return saves
+
+
+
+def test_a_run_shorter_than_the_interval_writes_only_its_epoch_end_checkpoints(
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch
+):
+    saves = record_saves(monkeypatch)
+    train(compose_cfg("train", tiny(fake_data_dir, tmp_path, "trainer.max_epochs=2")))
+    # the shipped callbacks: last.ckpt once at each epoch end (and epochNNN.ckpt when val/acc
+    # improved), nothing mid-epoch (every 5 minutes) and no extra copy when training ends
+    assert {step for step, _ in saves} == {3, 6}  # 3 batches per epoch
+    assert [name for _, name in saves if name == "last.ckpt"] == ["last.ckpt"] * 2
+    assert saves[0] == (3, "epoch000.ckpt")
+
+
+
+def test_mid_epoch_saves_by_time_read_the_clock_every_n_steps_only(
+    compose_cfg, fake_data_dir, tmp_path, monkeypatch
+):
+    from pytorch_lightning.strategies import SingleDeviceStrategy
+
+    saves, broadcasts = record_saves(monkeypatch), []
+    broadcast = SingleDeviceStrategy.broadcast
+    monkeypatch.setattr(SingleDeviceStrategy, "broadcast", lambda self, obj, src=0: (
+        broadcasts.append(obj), broadcast(self, obj, src))[1])  # fmt: skip
+    over = tiny(fake_data_dir, tmp_path, "trainer.max_epochs=2", "~callbacks.model_checkpoint",
+                "trainer.limit_train_batches=6", "callbacks.last_by_time.minutes=0",
+                "+callbacks.last_by_time.check_every_n_steps=4")  # fmt: skip
+    train(compose_cfg("train", over))
+    assert saves == [(4, "last.ckpt"), (8, "last.ckpt"), (12, "last.ckpt")]  # steps 4, 8, 12
+    # Lightning's rank-0 clock reading (a bool: skip or not), at those steps only
+    assert [b for b in broadcasts if isinstance(b, bool)] == [False] * 3
+

@@ -35,8 +35,10 @@ def test_stopped_sweep_finishes_without_redoing_a_finished_job(fake_data_dir, tm
         *tiny_overrides(fake_data_dir, tmp_path), "trainer.max_epochs=5",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1",
-        # one checkpoint file, last.ckpt, at each epoch end (half the writes)
-        "~callbacks.model_checkpoint", "callbacks.last_every_n_steps.every_n_train_steps=2",
+        # one checkpoint file, last.ckpt, at each epoch end (half the writes): the time-based
+        # one, checked every 2 steps with no minimum time
+        "~callbacks.model_checkpoint", "callbacks.last_by_time.minutes=0",
+        "+callbacks.last_by_time.check_every_n_steps=2",
         f"hydra.sweep.dir={sweep}", "seed=1,2",
     ]  # fmt: skip
     first = subprocess.Popen(cli("-m", *args), stdout=subprocess.DEVNULL,

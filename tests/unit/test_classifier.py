@@ -314,3 +314,54 @@ def test_compiled_forward_and_backward_match_eager_on_cpu():
     assert list(compiled.state_dict()) == list(eager.state_dict())  # no _orig_mod. prefix
     for got, want in zip(*grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_optimizer_is_fused_unless_lightning_clips_under_mixed_precision(tmp_path):
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    trainer = fit(Classifier(NET, adam), tmp_path, max_epochs=1, limit_train_batches=1)
+    assert trainer.optimizers[0].defaults["fused"] is True  # CPU params: fused kernels
+    # Lightning's mixed precision refuses to clip the gradients of a fused optimizer
+    trainer = fit(Classifier(NET, adam), tmp_path, max_epochs=1, limit_train_batches=1,
+                  precision="bf16-mixed", gradient_clip_val=1.0)  # fmt: skip
+    assert not trainer.optimizers[0].defaults["fused"]
+
+
+
+def test_compile_mode_reaches_torch_compile_and_marks_cuda_graph_steps(monkeypatch):
+    calls, steps = [], []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: calls.append(kw))
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    x, y = torch.rand(2, 1, 28, 28), torch.tensor([0, 1])
+    Classifier(NET, compile=True)._step((x, y))
+    assert calls == [{"mode": None}] and steps == []  # torch's default mode: no graphs
+    Classifier(NET, compile=True, compile_mode="reduce-overhead")._step((x, y))
+    assert calls[-1] == {"mode": "reduce-overhead"} and steps == [1]  # one mark per step
+    Classifier(NET, compile_mode="reduce-overhead")._step((x, y))  # compile off: mode unused
+    assert len(calls) == 2 and steps == [1]
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        Classifier(NET, compile=True, compile_mode="fastest")
+
+
+
+def test_step_loss_logged_at_logging_steps_epoch_metrics_over_every_step(tmp_path, monkeypatch):
+    logged, losses = [], []
+    log = Classifier.log
+    monkeypatch.setattr(Classifier, "log", lambda self, name, *a, **k: (
+        logged.append((self.trainer.global_step, name)), log(self, name, *a, **k)))  # fmt: skip
+
+    class Losses(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            losses.append(float(outputs["loss"]))
+
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    trainer = fit(Classifier(NET, adam), tmp_path, max_epochs=2, limit_val_batches=0,
+                  log_every_n_steps=3, callbacks=[Losses()])  # fmt: skip
+    train_logs = [(s, n) for s, n in logged if n.startswith("train/")]
+    # 4 steps per epoch: train/loss and train/acc once per epoch, the step loss where Lightning
+    # writes it (steps 2 and 5: every 3rd) and nowhere else
+    assert train_logs == [(0, "train/loss"), (0, "train/acc"), (2, "train/loss_step"),
+                          (4, "train/loss"), (4, "train/acc"), (5, "train/loss_step")]  # fmt: skip
+    # ... yet the epoch's train/loss is the mean over all of its 4 steps (equal batches)
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(
+        sum(losses[4:]) / 4, rel=1e-5)  # fmt: skip
+

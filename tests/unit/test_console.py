@@ -9,6 +9,8 @@ import re
 import warnings
 from pathlib import Path
 
+import pytest
+
 from fashion_resnet.cli import console
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -22,6 +24,27 @@ def test_quiet_drops_only_the_named_lightning_lines(caplog):
         log.info("Trainer already configured with model summary callbacks: [...]")
         log.info("GPU available: False, used: False")
     assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+
+
+@pytest.mark.parametrize(
+    "message,category,lightning_module",
+    [
+        ("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning,
+         "pytorch_lightning.utilities._pytree"),
+        ("Precision bf16-mixed is not supported by the model summary.  Estimated model size in MB "
+         "will not be accurate. Using 32 bits instead.", UserWarning,
+         "pytorch_lightning.utilities.model_summary.model_summary"),
+    ],
+)  # fmt: skip
+def test_quiet_ignores_lightnings_own_warnings_from_lightning_only(
+    message, category, lightning_module
+):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        console.quiet()
+        for module in (lightning_module, "fashion_resnet.models.classifier"):
+            warnings.warn_explicit(message, category, "x.py", 1, module=module)
+    assert [w.filename for w in seen] == ["x.py"] and len(seen) == 1  # ours still shows
 
 
 def test_quiet_ignores_the_pytree_warning_from_lightning_only():

@@ -55,6 +55,10 @@ def test_hparams_leave_out_paths_and_show_a_missing_scheduler(compose_cfg):
     assert "data_dir" not in params["data"] and params["data"]["image_size"] == 96
 
 
+
+
+
+
 @pytest.mark.parametrize("entry", ["train", "eval", "predict", "export"])
 def test_each_entry_point_registers_the_resolvers_its_config_needs(
     entry, tmp_path, monkeypatch, capsys

@@ -15,3 +15,12 @@ def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
     RngState().load_state_dict(torch.load(tmp_path / "c.ckpt", weights_only=True)["rng"])
     got = torch.rand(3), np.random.rand(3), random.random()
     assert torch.equal(got[0], want[0]) and (got[1] == want[1]).all() and got[2] == want[2]
+
+
+
+
+
+
+
+
+

@@ -47,3 +47,9 @@ def test_a_missing_resume_checkpoint_is_a_user_error(tmp_path, compose_cfg):
     cfg = compose_cfg("train", ["ckpt_path=last"])
     with pytest.raises(UserError, match="last.ckpt' does not exist"):
         resume.checkpoint_for(cfg, tmp_path)
+
+
+
+
+
+

@@ -45,8 +45,10 @@ def test_bounded_values_pass_through_or_are_absent():
         (["model.net.arch=vgg"], "Unknown model.net.arch='vgg'; choose one of: resnet18"),
         (["data.image_size=16"], "data.image_size=16 is too small for the 'imagenet' stem"),
         (["ckpt_path=/no/such.ckpt"], "ckpt_path='/no/such.ckpt' does not exist"),
+        (["model.compile_mode=fast"], "Unknown model.compile_mode='fast'; choose one of: "
+                                      "default, reduce-overhead, max-autotune"),
     ],
-)
+)  # fmt: skip
 def test_bad_values_fail_before_training(compose_cfg, overrides, match):
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         check_train(compose_cfg("train", overrides))

@@ -1,5 +1,6 @@
 """What keeps a run's work safe: atomic checkpoint files (a full disk named in one line), a
-checkpoint and a resume hint on SIGTERM/SIGINT, RNG state in every checkpoint (exact resumes).
+mid-epoch checkpoint every few minutes, a checkpoint and a resume hint on SIGTERM/SIGINT, RNG
+state in every checkpoint (exact resumes).
 The stop on a non-finite loss is divergence.py's."""
 
 from __future__ import annotations
@@ -7,18 +8,40 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fashion_resnet.cli import console
 
 say = rank_zero_only(console.say)  # not logging: must show whatever the log level
+
+
+class LastByTime(ModelCheckpoint):
+    """last.ckpt mid-epoch every `minutes` of training (ModelCheckpoint's train_time_interval):
+    a kill loses minutes at most, and a run shorter than that writes nothing extra. The clock
+    is read every `check_every_n_steps` optimizer steps (null: log_every_n_steps), not every
+    batch: Lightning broadcasts rank 0's reading at each check, a collective under DDP."""
+
+    def __init__(self, minutes: float = 5.0, check_every_n_steps: int | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        if minutes < 0 or (check_every_n_steps is not None and check_every_n_steps < 1):
+            raise ValueError(f"LastByTime needs minutes >= 0 and check_every_n_steps >= 1 (or "
+                             f"null), got {minutes} and {check_every_n_steps}")  # fmt: skip
+        super().__init__(train_time_interval=timedelta(minutes=minutes), **kwargs)
+        self.check_every_n_steps = check_every_n_steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        every = self.check_every_n_steps or trainer.log_every_n_steps or 1
+        if trainer.global_step % every == 0:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class RngState(pl.Callback):

@@ -3,11 +3,13 @@ per-class accuracy and the worst mistakes after each validation, the graph, hist
 
 Cost model: per training/validation step only cheap tensor bookkeeping on the device (no host
 sync, no figure); figures are drawn at most once per validation epoch from accumulated metrics
-(by figures.py). Without a TensorBoardLogger only the per-class accuracy scalars are logged.
+(by figures.py), in a fit at most once a minute (ValidationFigures.interval_s). Without a
+TensorBoardLogger only the per-class accuracy scalars are logged.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 
@@ -62,17 +64,32 @@ class InputGrid(AtFirstBatch):
 
 
 class ValidationFigures(pl.Callback):
-    """After each validation epoch: the confusion matrix with class names, per-class accuracy
-    (scalars val_class_acc/<class>) and the most confidently misclassified images.
+    """After a validation epoch: the confusion matrix with class names, per-class accuracy
+    (scalars val_class_acc/<class>, every epoch) and the most confidently misclassified images.
+
+    Drawing takes about a second of matplotlib while the device waits: in a fit the figures are
+    drawn at the first validation, then at most once per `interval_s` seconds, and always for
+    the last validation (drawn when training ends if its turn was skipped). On a CPU, where an
+    epoch takes minutes, that is every epoch; a seconds-long GPU epoch draws a few times a run.
 
     Needs validation_step to return the logits (B, C). Per step: a confusion-matrix update and
     a top-k on the device. Under DDP the confusion matrix covers all ranks; the misclassified
     images are rank 0's shard."""
 
-    def __init__(self, max_misclassified: int = 25, class_names: Sequence[str] = CLASSES):
+    def __init__(
+        self,
+        max_misclassified: int = 25,
+        class_names: Sequence[str] = CLASSES,
+        interval_s: float = 60.0,  # seconds between drawings in a fit; 0: every validation
+    ) -> None:
+        if interval_s < 0:
+            raise ValueError(f"interval_s must be >= 0 (seconds), got {interval_s}")
         self.k = max_misclassified
         self.class_names = list(class_names)
+        self.interval_s = interval_s
         self.confmat = MulticlassConfusionMatrix(len(self.class_names))
+        self.drawn_at: float | None = None  # time.monotonic() of the last drawing
+        self.pending = None  # a skipped validation's (counts, worst, step): drawn at the end
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self.confmat = self.confmat.to(pl_module.device)
@@ -111,15 +128,29 @@ class ValidationFigures(pl.Callback):
             f"val_class_acc/{tag(name)}": acc
             for name, acc, n in zip(self.class_names, per_class, support.tolist(), strict=True)
             if n > 0  # a class absent from the validation set has no accuracy
-        }, sync_dist=True, reduce_fx="max")  # fmt: skip
+        })  # fmt: skip
+        if tensorboard(trainer) is None:
+            return
+        now, fitting = time.monotonic(), trainer.state.fn == "fit"
+        due = self.drawn_at is None or now - self.drawn_at >= self.interval_s
+        self.pending = (counts, self.worst, step(trainer))
+        if due or not fitting:
+            self.draw(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.draw(trainer)  # the last validation, if its turn was skipped
+
+    def draw(self, trainer: pl.Trainer) -> None:
         writer = tensorboard(trainer)
-        if writer is None:
+        if self.pending is None or writer is None:
             return
+        (counts, worst, at), self.pending = self.pending, None
+        self.drawn_at = time.monotonic()
         cm = figures.confusion_matrix(counts, self.class_names)
-        writer.add_image("val/confusion_matrix", cm, step(trainer), dataformats="HWC")
-        if self.worst is None:
+        writer.add_image("val/confusion_matrix", cm, at, dataformats="HWC")
+        if worst is None:
             return
-        conf, x, y, pred = self.worst
+        conf, x, y, pred = worst
         wrong = conf >= 0
         if wrong.any():
             rows = zip(y[wrong].tolist(), pred[wrong].tolist(), conf[wrong].tolist(), strict=True)
@@ -128,7 +159,7 @@ class ValidationFigures(pl.Callback):
             ]
             title = "most confident mistakes: true class, predicted class, probability"
             grid = figures.image_grid(x[wrong], titles, title=title)
-            writer.add_image("val/misclassified", grid, step(trainer), dataformats="HWC")
+            writer.add_image("val/misclassified", grid, at, dataformats="HWC")
 
 
 class ModelGraph(AtFirstBatch):

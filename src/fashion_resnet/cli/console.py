@@ -23,6 +23,9 @@ QUIET_WARNINGS = [
     # Lightning 2.6's pytree helper on torch 2.14; nothing to change on our side.
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning,
      r"pytorch_lightning\.utilities\._pytree"),
+    # Every bf16 run (the GPU's and a bf16 CPU's default): the summary counts fp32 weights.
+    (r"Precision bf16-mixed is not supported by the model summary", UserWarning,
+     r"pytorch_lightning\.utilities\.model_summary"),
 ]  # fmt: skip
 
 # The reference recipe on the 2-core CPU dev machine (README "Quick start", record

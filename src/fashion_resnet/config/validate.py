@@ -14,7 +14,7 @@ from fashion_resnet import extras
 from fashion_resnet.config import workload
 from fashion_resnet.errors import ConfigError
 from fashion_resnet.models import resnet
-from fashion_resnet.models.classifier import FIT_METRICS, TEST_METRICS
+from fashion_resnet.models.classifier import COMPILE_MODES, FIT_METRICS, TEST_METRICS
 
 # FashionMNIST's sizes, fixed by the published files (raw_files.MD5): known without loading them.
 TRAIN_IMAGES, TEST_IMAGES = workload.TRAIN_IMAGES, 10_000
@@ -32,6 +32,8 @@ def check_train(cfg: DictConfig) -> None:
             f"{resnet.MIN_IMAGE_SIZE[stem]} px (or model.net.stem=cifar for small images)"
         )
     check_data(cfg)
+    if _get(cfg, "model.compile_mode") not in (None, _ABSENT):
+        choice(cfg, "model.compile_mode", COMPILE_MODES)
     number(cfg, "optimizer.lr", above=0.0)
     number(cfg, "optimizer.weight_decay", low=0.0, optional=True)
     integer(cfg, "seed", low=0)

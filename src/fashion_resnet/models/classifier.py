@@ -15,18 +15,22 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from fashion_resnet.models import resnet
+from fashion_resnet.models import optimizers, resnet
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
+OptimizerFactory = optimizers.OptimizerFactory
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 # The names Classifier logs: a contract that callbacks, sweeps and reports refer to (README.md,
 # "Logged metric names"; tests/test_train.py checks that they are logged).
 FIT_METRICS = ("train/loss", "train/loss_step", "train/acc", "val/loss", "val/acc", "val/acc_best")
 TEST_METRICS = ("test/loss", "test/acc")
+# torch.compile's modes; the CUDA-graph ones replay each step's kernels as one graph launch.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 # Keys of a scheduler config (conf/scheduler/) that are Classifier arguments, not the torch
 # scheduler's: when and on what Lightning steps it, and the warmup before it.
 SCHEDULE_KEYS = {"interval": "scheduler_interval", "monitor": "scheduler_monitor",
@@ -64,6 +68,7 @@ class Classifier(pl.LightningModule):
         label_smoothing: float = 0.0,
         channels_last: bool | None = False,  # NHWC memory format (None: off; train.py decides)
         compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
+        compile_mode: str | None = None,  # torch.compile's mode (None: its default); see above
     ) -> None:
         super().__init__()
         check_schedule(
@@ -71,17 +76,21 @@ class Classifier(pl.LightningModule):
         )
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        # The factories are functools.partials: keep them out of the checkpoint. `compile` is
-        # how this run trains, not what the checkpoint is: eval, predict and export of it (and a
-        # resume, which takes the run's config) must not compile unless asked.
-        self.save_hyperparameters(ignore=["optimizer", "scheduler", "compile"])
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
+        # The factories are functools.partials: keep them out of the checkpoint. `compile` and
+        # `compile_mode` are how this run trains, not what the checkpoint is: eval, predict and
+        # export of it (and a resume, which takes the run's config) must not compile unless asked.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "compile", "compile_mode"])
         self.net = resnet.build(**net)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:
             # In place (nn.Module.compile), not torch.compile(net): the state_dict keeps its
             # keys, so checkpoints move freely between compiled and eager models.
-            self.net.compile()
+            self.net.compile(mode=compile_mode)
+        self.graph_steps = compile and compile_mode in CUDA_GRAPH_MODES
+        self.epoch_logged = False  # train/loss and train/acc registered for this epoch
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         num_classes = self.net.head[-1].out_features
@@ -100,6 +109,8 @@ class Classifier(pl.LightningModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor]):
         x, y = batch
+        if self.graph_steps:  # a new step: CUDA-graph outputs of the last one may be reused
+            torch.compiler.cudagraph_mark_step_begin()
         logits = self(x)
         # y: class indices (B,), or class probabilities (B, C) from mixup/cutmix
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
@@ -113,15 +124,25 @@ class Classifier(pl.LightningModule):
         # copied to the GPU with a blocking host-to-device copy, once per update.
         return torch.full_like(loss, len(y), dtype=torch.float32)
 
+    def on_train_epoch_start(self) -> None:
+        self.epoch_logged = False
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
         # update(), not __call__: no per-step metric value computed (only epoch values are
         # logged). Tensors, not .item(): Lightning moves them to the host every log_every_n_steps.
         self.train_loss.update(loss, weight=self._count(loss, y))
         self.train_acc.update(logits, y)
-        self.log("train/loss_step", loss, on_step=True, on_epoch=False)
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        # Each self.log is Python bookkeeping (about 0.4 ms of CPU per call on the busy dev
+        # machine, a large share of a GPU step): log only what is written. The metric objects
+        # once per epoch (they accumulate every update; Lightning computes them at the epoch's
+        # end), the step loss at the trainer's logging steps.
+        if not self.epoch_logged:
+            self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+            self.epoch_logged = True
+        if self.trainer._logger_connector.should_update_logs:  # Lightning's own test
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -155,7 +176,11 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise RuntimeError("Classifier needs an optimizer factory to train (optimizer=...)")
-        optimizer = self.optimizer_factory(params=self.parameters())
+        trainer = self.trainer
+        mixed = isinstance(trainer.precision_plugin, MixedPrecision)
+        clipping = mixed and bool(trainer.gradient_clip_val)
+        params, device = self.parameters(), self.device
+        optimizer = optimizers.build(self.optimizer_factory, params, device, clipping)
         if self.scheduler_factory is None:
             return optimizer
         warmup = self._warmup_length()

@@ -18,6 +18,7 @@ from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.utilities import rank_zero_only
 
 from fashion_resnet.config.hydra_job import overrides
+from fashion_resnet.launch import devices
 from fashion_resnet.runs.atomic import write_json
 
 PACKAGES = [
@@ -61,6 +62,7 @@ def device_info(trainer: pl.Trainer) -> dict[str, Any]:
         "strategy": type(trainer.strategy).__name__,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_native_bf16": devices.cpu_has_native_bf16(),  # why a CPU run chose bf16-mixed
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # a sweep job's own GPU
     }
     if torch.cuda.is_available():
