@@ -128,7 +128,9 @@ def test_ddp_default_config_stopped_and_resumed_matches_one_process(fake_data_di
         assert not set(stopped[0]["seen"][epoch]) & set(stopped[1]["seen"][epoch])
 
     # The last validation (after epoch 2, whose weights last.ckpt holds) against one process.
-    one = one_process_metrics(run / "checkpoints" / "last.ckpt", fake_data_dir)
+    # in the precision the run chose for this CPU (bf16-mixed where it has native bf16)
+    precision = json.loads((run / "run.json").read_text())["device"]["precision"]
+    one = one_process_metrics(run / "checkpoints" / "last.ckpt", fake_data_dir, precision)
     per_class = sorted(k for k in one if k.startswith("val_class_acc/"))
     assert len(per_class) == 10
     for name in (*per_class, "val/acc"):
@@ -142,7 +144,7 @@ def test_ddp_default_config_stopped_and_resumed_matches_one_process(fake_data_di
     )
 
 
-def one_process_metrics(ckpt: Path, data_dir: Path) -> dict[str, float]:
+def one_process_metrics(ckpt: Path, data_dir: Path, precision: str) -> dict[str, float]:
     """Validation of a checkpoint in this process, on one CPU, with the shipped per-class view."""
     from fashion_resnet.callbacks.pictures import ValidationFigures
     from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
@@ -151,7 +153,8 @@ def one_process_metrics(ckpt: Path, data_dir: Path) -> dict[str, float]:
     model, data_args = load_model(ckpt)
     datamodule = FashionMNISTDataModule(**data_args)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, limit_val_batches=2,
-                         callbacks=[ValidationFigures()], enable_model_summary=False)  # fmt: skip
+                         precision=precision, callbacks=[ValidationFigures()],
+                         enable_model_summary=False)  # fmt: skip
     trainer.validate(model, datamodule=datamodule, verbose=False)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
