@@ -26,6 +26,7 @@ from fashion_resnet.callbacks.scalars import HParamsSummary, flatten
 from fashion_resnet.cli import console, exits
 from fashion_resnet.config import hydra_job, validate, workload
 from fashion_resnet.config import tree as config_tree
+from fashion_resnet.data.batches import per_rank_batch_size
 from fashion_resnet.launch import ddp, devices, gpu_slots
 from fashion_resnet.models.classifier import SCHEDULE_KEYS
 from fashion_resnet.runs import folders, provenance, resume, sweep_resume, tracking
@@ -95,7 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tracking.start(loggers, params, cfg.get("tags") or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     ddp.check_launch(trainer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    ddp.per_rank_batch_size(cfg.data.batch_size, trainer.world_size)  # now, not at fit
+    per_rank_batch_size(cfg.data.batch_size, trainer.world_size)  # now, not at fit
     if trainer.is_global_zero and (notice := console.cpu_notice(cfg, workload.train_images(cfg))):
         console.say(notice)
     provenance.write_run_info(hydra_job.output_dir() / "run.json", trainer, chosen)
