@@ -1,4 +1,4 @@
-"""export.py's pieces: the resize tabulated into the exported graph. Exports of a trained run:
+"""export.py's pieces: the resize in the exported graph. Exports of a trained run:
 integration/test_predict_export.py."""
 
 import pytest
@@ -11,8 +11,8 @@ from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 from fashion_resnet.data.idx_files import parse_idx, read_idx_bytes
 
 
-@pytest.mark.parametrize("size", [29, 32, 96])
-def test_tabulated_resize_is_the_training_resize_bit_for_bit(size):
+@pytest.mark.parametrize("size", [20, 29, 32, 96])
+def test_the_graphs_resize_is_the_training_resize_bit_for_bit(size):
     """The exported graph's resize against torch's uint8 resize (the CPU training path), on
     the real test images where they are installed, else on generated ones."""
     if REAL_DATA:
@@ -22,4 +22,4 @@ def test_tabulated_resize_is_the_training_resize_bit_for_bit(size):
         images = torch.randint(0, 256, (2000, 28, 28), dtype=torch.uint8)
     trained = F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear",
                             antialias=True)[:, 0]  # fmt: skip
-    assert torch.equal(E.TabulatedResize(size)(images), trained)
+    assert torch.equal(E.ExactResize(size)(images), trained)
