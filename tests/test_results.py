@@ -98,7 +98,7 @@ SECTIONS = {s.splitlines()[0].lstrip("# ").strip(): s for s in sections(RESULTS_
 def test_the_figure_check_finds_figures_and_refuses_a_changed_one():
     text = "ResNet-18 on 2026-11-30 01:58 UTC (b8d88f7): 0.8700, 5.95x, -4.1%, 11,118 and 1.0e-06."
     assert figures(text) == ["0.8700", "5.95", "-4.1", "11,118", "1.0e-06"]
-    numbers = record_numbers(["smoke"])
+    numbers = record_numbers(["smoke_2026-11-30_quiet"])
     assert found("0.8700", numbers) and found("29.5", numbers)  # test/acc, elapsed_s
     assert not found("0.8701", numbers) and not found("29.6", numbers)
 

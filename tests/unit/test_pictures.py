@@ -15,8 +15,9 @@ class Recorder:
     def __init__(self):
         self.logged = {}
 
-    def log_dict(self, values):
+    def log_dict(self, values, **how):
         self.logged.update(values)
+        self.how = how  # under DDP the values must say they are synced (no warning per class)
 
 
 def test_validation_figures_accumulate_confusion_and_keep_the_worst_mistakes():
@@ -34,6 +35,7 @@ def test_validation_figures_accumulate_confusion_and_keep_the_worst_mistakes():
     cb.on_validation_epoch_end(trainer, module)
     assert cb.confmat.compute().tolist() == [[1, 1, 0], [0, 0, 1], [1, 0, 1]]
     assert module.logged == {"val_class_acc/a": 0.5, "val_class_acc/b": 0.0, "val_class_acc/c": 0.5}
+    assert module.how == {"sync_dist": True, "reduce_fx": "max"}  # equal on all ranks: exact
     conf, images, labels, preds = cb.worst
     assert images.flatten().tolist() == [1.0, 10.0]  # the two most confident mistakes
     assert preds.tolist() == [2, 1] and labels.tolist() == [1, 0]

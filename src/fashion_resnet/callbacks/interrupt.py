@@ -111,7 +111,8 @@ class InterruptCheckpoint(pl.Callback):
 
     def agree(self, trainer: pl.Trainer) -> None:
         """Stop on every rank if any rank was signalled. Every rank reaches this at the same
-        batch; the collective's cost is a scalar per batch, beside DDP's gradient all-reduce."""
+        batch; the collective's cost is a scalar per batch, beside DDP's gradient all-reduce
+        (and Lightning 2.6 broadcasts and reads a stop flag of its own every step under DDP)."""
         stop = self.signalled
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
