@@ -128,7 +128,7 @@ class ValidationFigures(pl.Callback):
             f"val_class_acc/{tag(name)}": acc
             for name, acc, n in zip(self.class_names, per_class, support.tolist(), strict=True)
             if n > 0  # a class absent from the validation set has no accuracy
-        })  # fmt: skip
+        }, sync_dist=True, reduce_fx="max")  # fmt: skip
         if tensorboard(trainer) is None:
             return
         now, fitting = time.monotonic(), trainer.state.fn == "fit"
