@@ -160,6 +160,7 @@ def test_callbacks_are_one_file_each_composed_by_the_default_set(compose_cfg):
     default = compose_cfg("train").callbacks
     for name in default:  # each callback comes from its own file, keyed by its name
         assert list(OmegaConf.load(folder / f"{name}.yaml")) == [name], name
+    # composition only (nothing trains): `~callbacks.<name>` removes exactly that one
     assert set(compose_cfg("train", ["~callbacks.lr_monitor"]).callbacks) == set(default) - {
         "lr_monitor"
     }

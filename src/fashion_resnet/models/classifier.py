@@ -133,8 +133,8 @@ class Classifier(pl.LightningModule):
         # logged). Tensors, not .item(): Lightning moves them to the host every log_every_n_steps.
         self.train_loss.update(loss, weight=self._count(loss, y))
         self.train_acc.update(logits, y)
-        # Each self.log is Python bookkeeping (about 0.4 ms of CPU per call on the busy dev
-        # machine, a large share of a GPU step): log only what is written. The metric objects
+        # Each self.log is Python bookkeeping on the host, a share of a launch-bound GPU step:
+        # log only what is written. The metric objects
         # once per epoch (they accumulate every update; Lightning computes them at the epoch's
         # end), the step loss at the trainer's logging steps.
         if not self.epoch_logged:

@@ -2,8 +2,7 @@
 
 A config that leaves `fused` null (conf/optimizer/) gets `fused=True` when the optimizer class
 has fused kernels (Adam, AdamW, SGD, Adagrad) and the parameters live on a device torch has them
-for (CUDA, CPU): one kernel for all parameters per step instead of several per tensor. On the
-dev CPU AdamW's step over ResNet-18's 11M parameters took 24 ms fused vs 72 ms (1 thread).
+for (CUDA, CPU): one kernel for all parameters per step instead of several per tensor.
 """
 
 from __future__ import annotations
