@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import tiny_overrides
+from conftest import needs_extra, tiny_overrides
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 from hydra.utils import instantiate
@@ -35,17 +35,26 @@ def test_require_passes_an_installed_module_and_names_the_extra_of_a_missing_one
 
 
 @pytest.mark.parametrize(
-    "option,module",
-    [("mlflow", "mlflow"), ("wandb", "wandb"), ("many", "mlflow"), ("many", "wandb")],
+    "option,first", [("mlflow", "mlflow"), ("wandb", "wandb"), ("many", "mlflow")]
 )
-def test_a_logger_without_its_extra_fails_the_config_check(
-    compose_cfg, monkeypatch, option, module
-):
+def test_a_logger_without_its_extra_fails_the_config_check(compose_cfg, monkeypatch, option, first):
     cfg = compose_cfg("train", [f"logger={option}"])
-    monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(MissingExtra) as e:
+    for module in ("mlflow", "wandb"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingExtra) as e:  # logger=many: the first logger that lacks its extra
         validate.check_train(cfg)
-    assert str(e.value) == extras.message(f"logger={module}", module)
+    assert str(e.value) == extras.message(f"logger={first}", first)
+
+
+@pytest.mark.parametrize(
+    "present", [pytest.param(m, marks=needs_extra(m, m)) for m in ("mlflow", "wandb")]
+)
+def test_logger_many_names_the_extra_that_is_missing(compose_cfg, monkeypatch, present):
+    missing = {"mlflow": "wandb", "wandb": "mlflow"}[present]
+    monkeypatch.setitem(sys.modules, missing, None)
+    with pytest.raises(MissingExtra) as e:
+        validate.check_train(compose_cfg("train", ["logger=many"]))
+    assert str(e.value) == extras.message(f"logger={missing}", missing)
 
 
 def test_tensorboard_and_csv_need_no_extra(compose_cfg, monkeypatch):
