@@ -1,11 +1,14 @@
-"""One table and one plot for a sweep, or for several run folders, finished or not.
+"""One table and two figures for a sweep, or for several run folders, finished or not.
 
 fashion-report logs/train/multiruns/<stamp>          # writes report.csv/.md/.png into it
 fashion-report logs/train/runs/A logs/train/runs/B --out comparison/
+fashion-report <sweep> --curves train/loss,1-train/acc,val/acc    # curves.png's panels
 
 A job is a folder with Hydra's `.hydra/overrides.yaml`; its results are train.py's
-`metrics.json` and the per-epoch `val/acc` of its TensorBoard (or CSV) log. A job without
-metrics.json (failed, or still running) gets a row that says so, with the epochs logged so far.
+`metrics.json` and the per-epoch values of its TensorBoard (or CSV) log (runs/history.py).
+A job without metrics.json (failed, or still running) gets a row that says so, with the epochs
+logged so far. curves.png draws chosen metrics per epoch, one panel each, one line per job
+named by what differs between the jobs; curves.csv holds the numbers it draws.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import csv
 import json
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +27,13 @@ from fashion_resnet.cli import exits
 from fashion_resnet.config.hydra_job import override_values, swept_keys
 from fashion_resnet.errors import UserError
 from fashion_resnet.runs import folders as rundirs
-from fashion_resnet.runs import report_plot
+from fashion_resnet.runs import history, report_plot
+from fashion_resnet.runs.history import Curve
 
 METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
            "elapsed_s": "wall time (s)"}  # fmt: skip
+VAL_CURVE = "val/acc"  # report.png's per-epoch panel
+CURVES = ("train/loss", "train/acc", "val/acc")  # curves.png's panels: the notebook's columns
 
 
 @dataclass
@@ -34,8 +41,13 @@ class Job:
     name: str
     overrides: dict[str, str]  # key -> value, as given on the command line
     metrics: dict | None  # metrics.json; None: failed or still running
-    curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch from 1, val/acc)
+    history: dict[str, Curve] = field(default_factory=dict)  # metric -> (epoch from 1, value)
     tags: list[str] = field(default_factory=list)  # the run's `tags`
+
+    @property
+    def curve(self) -> Curve:
+        """val/acc per epoch: how far a job got."""
+        return self.history.get(VAL_CURVE, [])
 
     @property
     def status(self) -> str:
@@ -64,48 +76,17 @@ def job_order(folder: Path) -> tuple:
     return (0, int(folder.name), "") if folder.name.isdigit() else (1, 0, folder.name)
 
 
-def read_job(folder: Path, name: str) -> Job:
+def read_job(folder: Path, name: str, curves: Iterable[str] = ()) -> Job:
+    """A job folder's overrides, metrics.json, tags, and the per-epoch values of val/acc and of
+    the metrics `curves` names."""
     lines = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
     overrides = override_values(lines)
     metrics_file = folder / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     config = folder / ".hydra" / "config.yaml"
     tags = OmegaConf.load(config).get("tags") if config.is_file() else None
-    return Job(name, overrides, metrics, val_curve(folder), list(tags or []))
-
-
-def val_curve(folder: Path) -> list[tuple[int, float]]:
-    events = sorted((folder / "tensorboard").rglob("events.out.tfevents.*"))
-    if events:
-        return tensorboard_curve(events)
-    table = folder / "csv" / "metrics.csv"
-    if table.is_file():
-        with table.open() as f:
-            rows = [r for r in csv.DictReader(f) if r.get("val/acc")]
-        return [(int(r["epoch"]) + 1, float(r["val/acc"])) for r in rows]
-    return []
-
-
-def tensorboard_curve(event_files: list[Path], tag: str = "val/acc") -> list[tuple[int, float]]:
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.util import tensor_util
-
-    values, epoch_at = {}, {}  # by global step
-    for path in event_files:
-        for event in EventFileLoader(str(path)).Load():
-            for v in event.summary.value:
-                if v.tag not in (tag, "epoch"):  # images, histograms, hparams: not scalars
-                    continue
-                if v.WhichOneof("value") == "simple_value":
-                    x = v.simple_value
-                else:
-                    x = float(tensor_util.make_ndarray(v.tensor))
-                if v.tag == tag:
-                    values[event.step] = x
-                elif v.tag == "epoch":  # Lightning logs the epoch beside every metric
-                    epoch_at[event.step] = int(x)
-    steps = sorted(values)
-    return [(epoch_at.get(s, i) + 1, values[s]) for i, s in enumerate(steps)]
+    logged = history.epoch_values(folder, [VAL_CURVE, *curves])
+    return Job(name, overrides, metrics, logged, list(tags or []))
 
 
 def varying_keys(jobs: list[Job], swept: set[str] = frozenset()) -> list[str]:
@@ -132,6 +113,18 @@ def write_csv(jobs: list[Job], path: Path) -> None:
         for j in jobs:
             w.writerow([j.name, j.status, " ".join(j.tags), *(j.overrides.get(k, "") for k in keys),
                         *(fmt(j.get(m)) for m in METRICS)])  # fmt: skip
+
+
+def write_curves_csv(jobs: list[Job], keys: list[str], curves: list[str], path: Path) -> None:
+    """The numbers curves.png draws: one row per job and epoch, one column per curve."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["job", *keys, "epoch", *curves])
+        for j in jobs:
+            by_curve = [dict(report_plot.series(j, c)) for c in curves]
+            for epoch in sorted(set().union(*by_curve)):
+                w.writerow([j.name, *(j.overrides.get(k, "") for k in keys), epoch,
+                            *(c.get(epoch, "") for c in by_curve)])  # fmt: skip
 
 
 # Keys whose values repeat one configuration (seeds, cross-validation folds): jobs that differ
@@ -221,6 +214,13 @@ def report(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="a sweep folder, or run folders")
     parser.add_argument("--out", type=Path, help="where to write (default: the one folder given)")
     parser.add_argument("--metric", help="y axis against swept values (default: test/acc)")
+    parser.add_argument(
+        "--curves",
+        type=metric_names,
+        default=list(CURVES),
+        help="per-epoch metrics for curves.png, one panel each; 1-NAME draws one "
+        f"minus NAME (1-train/acc: training error) (default: {','.join(CURVES)})",
+    )
     args = parser.parse_args(argv)
     if args.out is None and len(args.folders) > 1:
         parser.error("several folders given: say where the report goes with --out")
@@ -228,7 +228,8 @@ def report(argv: list[str] | None = None) -> int:
     rundirs.check_creatable(out, "--out <folder>")
     paths = find_job_folders(args.folders)
     names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
-    jobs = [read_job(p, n) for p, n in zip(paths, names, strict=True)]
+    logged = [report_plot.logged_metric(c) for c in args.curves]
+    jobs = [read_job(p, n, logged) for p, n in zip(paths, names, strict=True)]
     check_metric(args.metric, jobs)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(jobs, out / "report.csv")
@@ -236,8 +237,20 @@ def report(argv: list[str] | None = None) -> int:
     text = markdown(jobs, args.folders, keys)
     (out / "report.md").write_text(text)
     report_plot.plot(jobs, keys, out / "report.png", args.metric)
-    print(text + f"\nWrote {out / 'report.csv'}, {out / 'report.md'}, {out / 'report.png'}")
+    write_curves_csv(jobs, keys, args.curves, out / "curves.csv")
+    report_plot.curves(jobs, keys, args.curves, out / "curves.png")
+    wrote = ", ".join(str(out / f) for f in ("report.csv", "report.md", "report.png",
+                                              "curves.csv", "curves.png"))  # fmt: skip
+    print(text + f"\nWrote {wrote}")
     return 0
+
+
+def metric_names(text: str) -> list[str]:
+    """`train/loss,val/acc` -> its metric names; none at all is a usage error."""
+    found = [n.strip() for n in text.split(",") if n.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"no metric names in {text!r} (e.g. {','.join(CURVES)})")
+    return found
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 from conftest import tiny_overrides
 
 from fashion_resnet import report
-from fashion_resnet.runs import folders
+from fashion_resnet.runs import folders, history
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 STEPS = 10  # 5 epochs of 2 batches
@@ -25,7 +25,8 @@ def cli(*args: str) -> list[str]:
 
 def val_epochs(event_files) -> list[int]:
     """The epochs (1-based) whose val/acc these TensorBoard files hold."""
-    return [epoch for epoch, _ in report.tensorboard_curve(sorted(event_files), "val/acc")]
+    values = history.tensorboard_values(sorted(event_files), ["val/acc"])
+    return [epoch for epoch, _ in values["val/acc"]]
 
 
 @pytest.mark.slow

@@ -134,3 +134,90 @@ def test_a_panel_with_nothing_to_draw_says_so(tmp_path, monkeypatch):
     report.main([str(tmp_path / "sweep"), "--metric", "test/acc"])
     assert "no epochs logged yet (debug=fdr runs log none)" in texts
     assert "no finished job has test/acc" in texts
+
+
+# A degradation-like sweep: per-epoch train/loss, train/acc and val/acc of three jobs.
+CURVE_JOBS = {
+    "0": (["model=resnet18", "model.net.residual=true"], [0.7, 0.8, 0.9]),
+    "1": (["model=resnet18", "model.net.residual=false"], [0.6, 0.7, 0.75]),
+    "2": (["model=resnet34", "model.net.residual=false"], [0.5, 0.55]),  # still running
+}
+
+
+@pytest.fixture
+def curve_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    for name, (overrides, acc) in CURVE_JOBS.items():
+        make_job(sweep / name, overrides, [a - 0.05 for a in acc], None)  # val/acc
+        writer = SummaryWriter(sweep / name / "tensorboard")
+        for epoch, a in enumerate(acc):
+            for metric, value in (("train/acc", a), ("train/loss", 2 * (1 - a)), ("epoch", epoch)):
+                writer.add_scalar(metric, value, 10 * (epoch + 1))
+        writer.close()
+    return sweep
+
+
+def drawn_figures(monkeypatch) -> list:
+    """The Figures report_plot.curves returns, kept for reading their lines back."""
+    figures, draw = [], report.report_plot.curves
+    monkeypatch.setattr(report.report_plot, "curves", lambda *a: figures.append(draw(*a)))
+    return figures
+
+
+def test_curves_draw_one_panel_per_metric_and_one_line_per_job(curve_sweep, monkeypatch):
+    figures = drawn_figures(monkeypatch)
+    assert report.main([str(curve_sweep), "--curves", "train/loss,1-train/acc,val/acc"]) == 0
+    assert (curve_sweep / "curves.png").stat().st_size > 10_000
+    (fig,) = figures
+    assert [ax.get_title() for ax in fig.axes] == ["train/loss", "1 - train/acc (error)",
+                                                   "val/acc"]  # fmt: skip
+    for ax in fig.axes:
+        assert len(ax.lines) == 3  # one per job, the unfinished one's 2 epochs too
+        assert [list(line.get_xdata()) for line in ax.lines] == [[1, 2, 3], [1, 2, 3], [1, 2]]
+    error = [list(line.get_ydata()) for line in fig.axes[1].lines]
+    assert error == [pytest.approx([1 - a for a in acc]) for _, acc in CURVE_JOBS.values()]
+    val = [list(line.get_ydata()) for line in fig.axes[2].lines]
+    assert val == [pytest.approx([a - 0.05 for a in acc]) for _, acc in CURVE_JOBS.values()]
+    # one legend, naming each job by the swept keys (model= is the same in jobs 0 and 1)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "0: model=resnet18 model.net.residual=true",
+        "1: model=resnet18 model.net.residual=false",
+        "2: model=resnet34 model.net.residual=false",
+    ]
+    with (curve_sweep / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["job"], r["epoch"]) for r in rows] == [("0", "1"), ("0", "2"), ("0", "3"),
+        ("1", "1"), ("1", "2"), ("1", "3"), ("2", "1"), ("2", "2")]  # fmt: skip
+    assert float(rows[4]["1-train/acc"]) == pytest.approx(0.3)
+    assert rows[4]["model.net.residual"] == "false"
+
+
+def test_curves_by_default_and_a_metric_no_job_logged(curve_sweep, monkeypatch):
+    figures = drawn_figures(monkeypatch)
+    report.main([str(curve_sweep)])
+    assert [ax.get_title() for ax in figures[0].axes] == list(report.CURVES)
+    report.main([str(curve_sweep), "--curves", "train/loss,train/acc,val/acc,val/los"])
+    fig = figures[1]
+    assert len(fig.axes) == 4  # a 2 x 3 grid, its two unused cells removed
+    assert not fig.axes[3].lines
+    texts = [t.get_text() for t in fig.axes[3].texts]
+    assert texts == ["no job logged val/los per epoch"]
+
+
+def test_curves_of_several_run_folders(curve_sweep, tmp_path, monkeypatch):
+    figures = drawn_figures(monkeypatch)
+    runs = [str(curve_sweep / "0"), str(curve_sweep / "2")]
+    report.main([*runs, "--out", str(tmp_path / "cmp"), "--curves", "val/acc"])
+    (ax,) = figures[0].axes
+    assert [line.get_label() for line in ax.lines] == [
+        "sweep/0: model=resnet18 model.net.residual=true",
+        "sweep/2: model=resnet34 model.net.residual=false",
+    ]
+
+
+def test_no_curve_names_is_a_usage_error(curve_sweep, capsys):
+    with pytest.raises(SystemExit) as stop:
+        report.main([str(curve_sweep), "--curves", ","])
+    assert stop.value.code == 2
+    assert "no metric names in ','" in capsys.readouterr().err
