@@ -13,7 +13,9 @@ import pytest
 import torch
 from conftest import CONF_DIR, make_images, needs_extra, option_param
 from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning.strategies import StrategyRegistry
@@ -137,6 +139,35 @@ def test_degradation_sweeps_plain_and_residual_at_two_depths(compose_cfg):
                                         f"model.net.residual={residual}"])  # fmt: skip
             check_train(job)
             assert job.trainer.max_epochs == cfg.trainer.max_epochs
+
+
+def test_degradation_cpu_is_four_jobs_on_one_cpu_budget(compose_cfg):
+    """The jobs Hydra's basic sweeper makes of experiment=degradation_cpu differ in depth and
+    shortcuts only: data, epochs, optimiser and device are the same for all four, and are the
+    budget the preset's time estimate states."""
+    cfg = compose_cfg("train", ["experiment=degradation_cpu"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
+    jobs = [job for batch in batches for job in batch]
+    expected = [[f"model={m}", f"model.net.residual={r}"]  # the sweeper writes bools as True
+                for m in ("resnet18", "resnet34") for r in ("True", "False")]  # fmt: skip
+    assert sorted(jobs) == sorted(expected)
+    budgets = []
+    for job in jobs:
+        composed = compose_cfg("train", ["experiment=degradation_cpu", *job])
+        check_train(composed)
+        net = composed.model.net
+        assert [f"model={net.arch}", f"model.net.residual={net.residual}"] == job
+        budget = OmegaConf.to_container(composed, resolve=False)
+        del budget["hydra"], budget["model"]["net"]["arch"], budget["model"]["net"]["residual"]
+        budgets.append(budget)
+    assert all(b == budgets[0] for b in budgets[1:])
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.precision is None  # bf16 where native
+    assert (cfg.data.image_size, cfg.model.net.stem, cfg.test) == (28, "cifar", False)
+    comment = (Path(CONF_DIR) / "experiment" / "degradation_cpu.yaml").read_text()
+    stated = f"{cfg.data.train_subset:,} images x {cfg.trainer.max_epochs} epochs"
+    assert stated in comment and f"batch {cfg.data.batch_size}" in comment
 
 
 def test_reference_recipe_and_its_deprecated_name_compose_alike(compose_cfg):
