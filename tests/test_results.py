@@ -144,6 +144,28 @@ def test_the_readme_quotes_no_figure_that_results_md_lacks():
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", README), "a date in the README"
 
 
+PRESETS = sorted((ROOT / "conf" / "experiment").glob("*.yaml"))
+UNMEASURED = "ACCURACY NOT YET MEASURED"
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_each_preset_states_its_measured_accuracy_or_that_it_has_none(preset):
+    """A preset's comment says ACCURACY NOT YET MEASURED, or states `test accuracy X` with the
+    record it comes from (docs/results/<name>/), rounded as written. One that says unmeasured
+    names no record that exists: once its record is made, the comment has to say what it shows."""
+    header = "\n".join(line for line in preset.read_text().splitlines() if line.startswith("#"))
+    if "Deprecated name of experiment=" in header:  # an alias: its target says it
+        return
+    recorded = [n for n in records_named(header) if (RESULTS / n / "record.json").is_file()]
+    if UNMEASURED in header:
+        assert not recorded, f"{preset.name} says unmeasured, but results/{recorded[0]}/ exists"
+        return
+    stated = re.findall(r"test accuracy (\d\.\d+)", header)
+    assert stated and recorded, f"{preset.name}: state its record's test accuracy or {UNMEASURED}"
+    numbers = record_numbers(recorded)
+    assert all(found(s, numbers) for s in stated), (preset.name, stated, recorded)
+
+
 @pytest.mark.skipif(not REAL_DATA, reason=NO_REAL_DATA)
 def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, monkeypatch, capsys):
     """scripts/demo_pictures.py makes the pictures of the README's predict example from the
