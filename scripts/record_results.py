@@ -9,14 +9,22 @@ command) and the output files that matter (metrics.json, run.json, report.md, ..
     python scripts/record_results.py --note "..."        # a sentence kept in each record.json
     python scripts/record_results.py gpu_check_dry_run   # the GPU check's CPU dry run in the
                                                          # GPU image's packages plus its wheels
+    python scripts/record_results.py degradation_cpu     # the long runs: one at a time, on a
+    python scripts/record_results.py fast_cpu            # quiet machine (minutes to an hour)
+    python scripts/record_results.py reference_10_epochs # (hours on a 2-core CPU)
 
 Records: smoke (`fashion-train experiment=smoke`), predict_export (the README's demo pictures,
 `fashion-predict` and `fashion-export` on the smoke run's checkpoint; needs smoke in the same
 call), demo_sweep (`scripts/demo_sweep.sh`), bench_cpu (`scripts/bench.py`), gpu_check_dry_run
 (the wheels fetched with pip, an environment of only the image's packages, `gpu_check.sh
---dry-run` on the real files, which it installs the wheels into as on the GPU machine).
+--dry-run` on the real files, which it installs the wheels into as on the GPU machine);
+reference_10_epochs (`experiment=reference`, its epochs beside the notebook's:
+scripts/notebook_epochs.py), fast_cpu (`experiment=fast trainer=cpu`), degradation_cpu
+(`experiment=degradation_cpu`, its training errors on one plot): these three log to TensorBoard
+and CSV and keep each run's metrics.json, metrics.csv and run.json, and the report's figures.
 Commands run in a scratch folder (logs/records/<stamp>/) with the interpreter running this
-script; an existing record is replaced only when its commands succeed.
+script; an existing record is replaced only when its commands succeed. `--tiny` runs them at a
+tiny size on the data given (the script's test; its figures mean nothing) into --results.
 """
 
 from __future__ import annotations
@@ -33,16 +41,24 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from record_long_runs import LONG, tiny_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-NAMES = ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run")
+NAMES = ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run",
+         "reference_10_epochs", "fast_cpu", "degradation_cpu")  # fmt: skip
 DEFAULT = ("smoke", "predict_export", "demo_sweep")
 TEXT = {".json", ".yaml", ".csv", ".md", ".txt"}
 SYSTEM_DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
-def plan(name: str, work: Path, py: str) -> list[tuple[list[str], dict[str, str]]]:
-    """The commands of one record, each with {file in the record: file it produced}."""
+def plan(
+    name: str, work: Path, py: str, tiny: list[str] = ()
+) -> list[tuple[list[str], dict[str, str]]]:
+    """The commands of one record, each with {file in the record: file it produced}; `tiny`:
+    overrides appended to the training commands of the long records."""
+    if name in LONG:
+        return LONG[name](work, py, tiny)
     train = [py, "-m", "fashion_resnet.train"]
     smoke_run = f"{work}/smoke/train/runs/smoke"
     if name == "smoke":
@@ -140,8 +156,11 @@ class LoadSampler:
         return {"min": min(s), "mean": round(sum(s) / len(s), 2), "max": max(s)}
 
 
-def record(name: str, work: Path, py: str, note: str | None = None) -> None:
-    steps = plan(name, work, py)
+def record(
+    name: str, work: Path, py: str, note: str | None = None, results: Path = RESULTS,
+    tiny: list[str] = (),
+) -> None:
+    steps = plan(name, work, py, tiny)
     staged = work / "staged" / name
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
@@ -183,7 +202,7 @@ def record(name: str, work: Path, py: str, note: str | None = None) -> None:
         "files": sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()),
     }
     (staged / "record.json").write_text(json.dumps(meta, indent=2) + "\n")
-    dest = RESULTS / name
+    dest = results / name
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(staged, dest)
     print(f"wrote {dest}", file=sys.stderr)
@@ -195,25 +214,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--note", help="a sentence for each record.json, e.g. what else loaded the "
                                   "machine while it ran")  # fmt: skip
+    p.add_argument(
+        "--tiny",
+        metavar="DATA_DIR",
+        help=f"run {', '.join(LONG)} at a tiny size on DATA_DIR (needs --results)",
+    )
+    p.add_argument("--no-verify", action="store_true", help="--tiny on generated data: no MD5")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where records go (docs/results)")
+    p.add_argument("--work", type=Path, help="scratch folder (default logs/records/<stamp>)")
     args = p.parse_args(argv)
     bad = [n for n in args.names if n not in NAMES]
     if bad:
         p.error(f"unknown record(s) {bad}; choose from: {', '.join(NAMES)}")
     if "predict_export" in args.names and "smoke" not in args.names:
         p.error("predict_export uses the smoke run's checkpoint: record smoke in the same call")
+    if args.tiny and (args.results == RESULTS or set(args.names) - set(LONG)):
+        p.error(f"--tiny figures mean nothing: give --results DIR, and only {', '.join(LONG)}")
     names = [n for n in NAMES if n in args.names]  # smoke before predict_export
-    work = ROOT / "logs" / "records" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    work = args.work or ROOT / "logs" / "records" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     for name in names:
+        tiny = tiny_overrides(name, args.tiny, not args.no_verify) if args.tiny else []
         if args.dry_run:
-            for cmd, files in plan(name, work, sys.executable):
+            for cmd, files in plan(name, work, sys.executable, tiny):
                 print(f"[{name}] (cd {work} && {' '.join(cmd)})")
                 for dest in files:
-                    print(f"[{name}]   -> {RESULTS / name / dest}")
+                    print(f"[{name}]   -> {args.results / name / dest}")
             continue
         work.mkdir(parents=True, exist_ok=True)
         if (ROOT / "data").is_dir() and not (work / "data").exists():
             (work / "data").symlink_to(ROOT / "data")  # commands run in `work` look in data/
-        record(name, work, sys.executable, args.note)
+        record(name, work, sys.executable, args.note, args.results, tiny)
     return 0
 
 

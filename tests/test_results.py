@@ -144,6 +144,7 @@ def test_the_readme_quotes_no_figure_that_results_md_lacks():
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", README), "a date in the README"
 
 
+LONG_RECORDS = ("reference_10_epochs", "fast_cpu", "degradation_cpu")
 PRESETS = sorted((ROOT / "conf" / "experiment").glob("*.yaml"))
 UNMEASURED = "ACCURACY NOT YET MEASURED"
 
@@ -189,25 +190,34 @@ def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, m
 
 def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_results.py"),
-                          "--dry-run", "smoke", "predict_export", "demo_sweep", "bench_cpu",
-                          "gpu_check_dry_run"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+                          "--dry-run", *LONG_RECORDS, "smoke", "predict_export", "demo_sweep",
+                          "bench_cpu", "gpu_check_dry_run"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    for name in ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run"):
+    for name in ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run",
+                 *LONG_RECORDS):  # fmt: skip
         assert f"[{name}]" in out.stdout and str(RESULTS / name) in out.stdout
     assert "experiment=smoke" in out.stdout and "demo_sweep.sh" in out.stdout
     assert "gpu_deps.py --env" in out.stdout and "gpu_check.sh --dry-run" in out.stdout
+    for command in ("experiment=reference", "notebook_epochs.py", "experiment=fast trainer=cpu",
+                    "experiment=degradation_cpu", "--curves 1-train/acc"):  # fmt: skip
+        assert command in out.stdout, command
+    for kept in ("reference_10_epochs/metrics.csv", "reference_10_epochs/epochs.md",
+                 "fast_cpu/curves.png", "degradation_cpu/jobs/3/metrics.csv"):  # fmt: skip
+        assert str(RESULTS / kept) in out.stdout, kept
     script = str(ROOT / "scripts" / "record_results.py")
     bad = subprocess.run([sys.executable, script, "--dry-run", "predict_export"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "record smoke in the same call" in bad.stderr
+    tiny = subprocess.run([sys.executable, script, "--dry-run", "fast_cpu", "--tiny", "data"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert tiny.returncode == 2 and "give --results DIR" in tiny.stderr  # never docs/results
 
 
 def test_a_record_keeps_its_note(tmp_path):
     """--note: a sentence in record.json (what else loaded the machine, say)."""
     script = runpy.run_path(str(ROOT / "scripts" / "record_results.py"))
     record, results = script["record"], tmp_path / "results"
-    record.__globals__.update(RESULTS=results, plan=lambda name, work, py: [(["true"], {})])
-    record("smoke", tmp_path / "work", sys.executable, "shared with other jobs")
+    record.__globals__.update(plan=lambda name, work, py, tiny=(): [(["true"], {})])
+    record("smoke", tmp_path / "work", sys.executable, "shared with other jobs", results)
     saved = json.loads((results / "smoke" / "record.json").read_text())
     assert saved["note"] == "shared with other jobs" and saved["commands"][0]["command"] == "true"
