@@ -213,8 +213,9 @@ def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     assert tiny.returncode == 2 and "give --results DIR" in tiny.stderr  # never docs/results
 
 
-def test_a_record_keeps_its_note(tmp_path):
+def test_a_record_keeps_its_note(tmp_path, monkeypatch):
     """--note: a sentence in record.json (what else loaded the machine, say)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # as when it runs: its imports beside it
     script = runpy.run_path(str(ROOT / "scripts" / "record_results.py"))
     record, results = script["record"], tmp_path / "results"
     record.__globals__.update(plan=lambda name, work, py, tiny=(): [(["true"], {})])
