@@ -10,6 +10,8 @@ LOG=${1:-$(mktemp -d)}
 mkdir -p "$LOG"
 PY=${PY:-.venv/bin/python}
 WAIT_S=${WAIT_S:-300}   # the first run's first checkpoint: a few seconds alone, more under load
+# The progress bar and model summary off: the drill prints the last line of each message, which
+# a progress bar's redraw would otherwise be.
 TRAIN=("$PY" -m fashion_resnet.train debug=limit data.image_size=28 trainer.accelerator=cpu
        callbacks.progress_bar=null callbacks.model_summary=null "paths.log_dir=$LOG")
 show() { echo "== $1 -> exit $2"; grep -E "$3" "$LOG/out.txt" | tail -n 3; }
