@@ -145,14 +145,16 @@ def test_the_readme_quotes_no_figure_that_results_md_lacks():
 
 
 LONG_RECORDS = ("reference_10_epochs", "fast_cpu", "degradation_cpu")
-PRESETS = sorted((ROOT / "conf" / "experiment").glob("*.yaml"))
+PRESETS = sorted((ROOT / "src" / "fashion_resnet" / "conf" / "experiment").glob("*.yaml"))
+assert PRESETS, "no presets found: the conf/ folder moved?"
 UNMEASURED = "ACCURACY NOT YET MEASURED"
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_each_preset_states_its_measured_accuracy_or_that_it_has_none(preset):
-    """A preset's comment says ACCURACY NOT YET MEASURED, or states `test accuracy X` with the
-    record it comes from (docs/results/<name>/), rounded as written. One that says unmeasured
+    """A preset's comment says ACCURACY NOT YET MEASURED, or states `test accuracy X` (or, for
+    one that does not test, `training error X`) with the record it comes from
+    (docs/results/<name>/), rounded as written. One that says unmeasured
     names no record that exists: once its record is made, the comment has to say what it shows."""
     header = "\n".join(line for line in preset.read_text().splitlines() if line.startswith("#"))
     if "Deprecated name of experiment=" in header:  # an alias: its target says it
@@ -162,6 +164,8 @@ def test_each_preset_states_its_measured_accuracy_or_that_it_has_none(preset):
         assert not recorded, f"{preset.name} says unmeasured, but results/{recorded[0]}/ exists"
         return
     stated = re.findall(r"test accuracy (\d\.\d+)", header)
+    errors = re.search(r"training error(.*?)\.\s", header, re.S)  # up to the sentence's end
+    stated += re.findall(r"\b0\.\d+", errors.group(1)) if errors else []
     assert stated and recorded, f"{preset.name}: state its record's test accuracy or {UNMEASURED}"
     numbers = record_numbers(recorded)
     assert all(found(s, numbers) for s in stated), (preset.name, stated, recorded)
