@@ -193,12 +193,12 @@ def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, m
 
 
 def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
+    names = ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run",
+             *LONG_RECORDS)  # fmt: skip
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_results.py"),
-                          "--dry-run", *LONG_RECORDS, "smoke", "predict_export", "demo_sweep",
-                          "bench_cpu", "gpu_check_dry_run"], capture_output=True, text=True, timeout=60)  # fmt: skip
+                          "--dry-run", *names], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    for name in ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run",
-                 *LONG_RECORDS):  # fmt: skip
+    for name in names:
         assert f"[{name}]" in out.stdout and str(RESULTS / name) in out.stdout
     assert "experiment=smoke" in out.stdout and "demo_sweep.sh" in out.stdout
     assert "gpu_deps.py --env" in out.stdout and "gpu_check.sh --dry-run" in out.stdout
