@@ -195,8 +195,9 @@ def test_demo_pictures_are_the_recorded_input_of_the_predict_example(tmp_path, m
 def test_record_script_dry_run_lists_every_record_and_runs_nothing(tmp_path):
     names = ("smoke", "predict_export", "demo_sweep", "bench_cpu", "gpu_check_dry_run",
              *LONG_RECORDS)  # fmt: skip
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_results.py"),
-                          "--dry-run", *names], capture_output=True, text=True, timeout=60)  # fmt: skip
+    script = str(ROOT / "scripts" / "record_results.py")
+    out = subprocess.run([sys.executable, script, "--dry-run", *names],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     for name in names:
         assert f"[{name}]" in out.stdout and str(RESULTS / name) in out.stdout
