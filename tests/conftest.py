@@ -52,6 +52,7 @@ OPTION_EXTRAS = {
     ("logger", "wandb"): [("wandb", "wandb")],
     ("logger", "many"): [("mlflow", "mlflow"), ("wandb", "wandb")],
     ("hparams_search", "optuna"): [("optuna", extras.OPTUNA)],
+    ("model", "timm"): [("timm", "timm")],
 }
 
 
@@ -89,6 +90,26 @@ def half_write_then_fail(f, *args, **kwargs):
     """A write that stops half way as on a full disk (monkeypatched over torch.save, json.dump)."""
     f.write(b"partial" if "b" in getattr(f, "mode", "") else "partial")
     raise OSError(28, "No space left on device")
+
+
+def write_picture_folder(
+    root: Path, per_class: int = 20, classes: tuple[str, ...] = ("cats", "dogs"), side: int = 20
+) -> Path:
+    """root/<class>/*.png|jpg: learnable coloured pictures of varying sizes, both formats.
+    Class k is a red (k=0), blue (k=1) or green (k=2) square on noise; sizes and aspect ratios
+    vary so that reading must resize and crop."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            h, w = side + i % 5, side + 2 * (i % 3)
+            x = torch.randint(0, 80, (h, w, 3), generator=g, dtype=torch.uint8)
+            x[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4, k % 3] = 230
+            suffix = "png" if i % 2 else "jpg"
+            Image.fromarray(x.numpy()).save(root / name / f"{i:03d}.{suffix}")
+    return root
 
 
 def pytest_collection_modifyitems(config, items) -> None:

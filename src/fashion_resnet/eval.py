@@ -1,4 +1,4 @@
-"""Eval entry point: test a checkpoint on the official 10k test set, write metrics.json.
+"""Eval entry point: test a checkpoint on its data's test set, write metrics.json.
 
 fashion-eval ckpt_path=logs/train/runs/<stamp>/checkpoints/last.ckpt
 """
@@ -16,25 +16,23 @@ from omegaconf import DictConfig, OmegaConf
 from fashion_resnet import CONF_DIR
 from fashion_resnet.cli import console, exits
 from fashion_resnet.config import hydra_job, validate
-from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
-from fashion_resnet.runs import checkpoints
-from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs import checkpoints, folders
 from fashion_resnet.runs.atomic import write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     validate.check_eval(cfg)
-    rundirs.check_writable(hydra_job.output_dir(), "the output folder", "hydra.run.dir=<folder>")
+    folders.check_writable(hydra_job.output_dir(), "the output folder", "hydra.run.dir=<folder>")
     start = time.time()
-    model, data_hparams = checkpoints.load_model(rundirs.checkpoint_in(cfg.ckpt_path))
-    # Preprocessing (image size, normalisation) as trained; where the files are and the batch
+    model, data_hparams = checkpoints.load_model(folders.checkpoint_in(cfg.ckpt_path))
+    # The data it was trained on, preprocessed as trained; where the files are and the batch
     # size from this config.
-    data_args = {**data_hparams, **OmegaConf.to_container(cfg.data, resolve=True)}
-    datamodule = FashionMNISTDataModule(**data_args)
+    overrides = OmegaConf.to_container(cfg.data, resolve=True)
+    datamodule = checkpoints.datamodule_for(model.hparams.data, data_hparams, overrides)
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False)
     trainer.test(model, datamodule=datamodule)
     metrics = {
-        **rundirs.scalar_metrics(trainer.callback_metrics),
+        **folders.scalar_metrics(trainer.callback_metrics),
         "ckpt_path": str(cfg.ckpt_path),
         "elapsed_s": round(time.time() - start, 1),
         "overrides": hydra_job.overrides(),

@@ -1,11 +1,12 @@
 """Export a checkpoint through torch.export: a `.pt2` program and an ONNX model (torch's
-torch.export-based exporter). uint8 (B, 28, 28) images in, class probabilities (B, 10) out, with
-resize and normalisation inside the graph.
+torch.export-based exporter). uint8 images as the data set stores them in (FashionMNIST:
+(B, 28, 28); an image folder: (B, C, S, S)), class probabilities (B, classes) out, with resize
+and normalisation inside the graph; model.json names the classes.
 
     fashion-export ckpt_path=logs/train/runs/<stamp>      # a run folder or a .ckpt file
 
-Verification is part of export: both files are run (torch.export.load, onnxruntime) on real test
-images and compared with the model as it was trained (the Classifier on the DataModule's own
+Verification is part of export: both files are run (torch.export.load, onnxruntime) on the data's
+test images and compared with the model as it was trained (the Classifier on the DataModule's own
 transform); nothing is written unless they agree. No TorchScript: torch 2.14 deprecates
 torch.jit, `.pt2` loads with torch alone, and `.onnx` runs wherever onnxruntime does.
 """
@@ -26,10 +27,7 @@ from fashion_resnet.cli import console, exits
 from fashion_resnet.config import hydra_job, validate
 from fashion_resnet.data import resize as R
 from fashion_resnet.data import transforms as T
-from fashion_resnet.data.fashion_mnist import CLASSES, FashionMNISTDataModule
-from fashion_resnet.data.idx_files import parse_idx, read_idx_bytes
-from fashion_resnet.runs import checkpoints
-from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs import checkpoints, folders
 from fashion_resnet.runs.atomic import write_json
 
 TOLERANCE = 1e-4  # max |probability difference| allowed between training path and an export
@@ -44,22 +42,26 @@ class ExportError(RuntimeError):
 
 
 class Exportable(nn.Module):
-    """The whole inference path in one module: uint8 images -> probabilities."""
+    """The whole inference path in one module: uint8 images -> probabilities. `data`: the
+    data's facts as the checkpoint stores them (stored image shape, input side, mean/std)."""
 
-    def __init__(self, net: nn.Module, image_size: int, normalize: bool) -> None:
+    def __init__(self, net: nn.Module, data: dict) -> None:
         super().__init__()
-        self.net, self.image_size, self.normalize = net, image_size, normalize
-        self.resize = ExactResize(image_size) if image_size != 28 else None
+        self.net, self.image_size = net, data["image_size"]
+        self.mean, self.std = data["mean"], data["std"]
+        side = data["image_shape"][-1]
+        self.resize = ExactResize(self.image_size, side) if self.image_size != side else None
         self.eval()  # BatchNorm with running statistics
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:  # (B, 28, 28) uint8 -> (B, 10)
+    def forward(self, images: torch.Tensor) -> torch.Tensor:  # uint8 (B, ...) -> (B, classes)
         if self.resize is not None:
             images = self.resize(images)
-        return self.net(T.to_model_input(images, self.image_size, self.normalize)).softmax(dim=1)
+        x = T.to_model_input(images, self.image_size, self.mean, self.std)
+        return self.net(x).softmax(dim=1)
 
 
 class ExactResize(nn.Module):
-    """uint8 (B, 28, 28) -> uint8 (B, S, S): the training resize's arithmetic
+    """uint8 (B, N, N) -> uint8 (B, S, S): the training resize's arithmetic
     (resize.resize_pass, integer ops: exact in ONNX too, whose own Resize rounds differently),
     with its weights as buffers of the graph."""
 
@@ -73,12 +75,6 @@ class ExactResize(nn.Module):
         taps = (self.idx, self.weights, self.bits)
         x = R.resize_pass(images.transpose(-1, -2), *taps).transpose(-1, -2)  # horizontal
         return R.resize_pass(x, *taps)  # then vertical
-
-
-def verification_images(datamodule: FashionMNISTDataModule, n: int) -> torch.Tensor:
-    """The first n official test images (uint8), found and verified by the DataModule."""
-    files = datamodule.raw_files()
-    return parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:n].contiguous()
 
 
 def to_pt2(module: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -132,12 +128,12 @@ def verify(reference: torch.Tensor, exported: torch.Tensor, name: str) -> float:
 
 
 def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify: int = 256):
-    ckpt_file = rundirs.checkpoint_in(ckpt_path)
-    model, data_args = checkpoints.load_model(ckpt_file)
-    datamodule = FashionMNISTDataModule(**{**data_args, **data_overrides})
-    size, normalize = datamodule.hparams.image_size, datamodule.hparams.normalize
-    module = Exportable(model.net, size, normalize)
-    images = verification_images(datamodule, n_verify)
+    ckpt_file = folders.checkpoint_in(ckpt_path)
+    model, data_hparams = checkpoints.load_model(ckpt_file)
+    data = model.hparams.data  # the data's facts, as the checkpoint stores them
+    datamodule = checkpoints.datamodule_for(data, data_hparams, data_overrides)
+    module = Exportable(model.net, data)
+    images = datamodule.test_images(n_verify)  # fewer when the test set is smaller
     # What the model saw in training (the CPU path), in evaluation mode.
     reference = in_batches(lambda x: model(datamodule.transform(x)).softmax(dim=1), images)
     with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.exists() else None) as t:
@@ -150,14 +146,16 @@ def export(ckpt_path: str | Path, out_dir: Path, data_overrides: dict, n_verify:
         }
         meta = {
             "checkpoint": str(ckpt_file),
-            "classes": list(CLASSES),
-            "input": {"name": "images", "dtype": "uint8", "shape": ["batch", 28, 28],
-                      "note": "light item on a dark background, 0..255, as FashionMNIST"},
-            "output": {"name": "probabilities", "dtype": "float32", "shape": ["batch", 10]},
-            "preprocessing_in_graph": {"image_size": size, "normalize": normalize},
+            "classes": list(data["classes"]),
+            "input": {"name": "images", "dtype": "uint8",
+                      "shape": ["batch", *data["image_shape"]], "note": data["pictures"]},
+            "output": {"name": "probabilities", "dtype": "float32",
+                       "shape": ["batch", len(data["classes"])]},
+            "preprocessing_in_graph": {"image_size": data["image_size"],
+                                       "normalize": data["mean"] is not None},
             # <run>/checkpoints/<file>.ckpt: the run's metrics.json, when it has one
-            "checkpoint_metrics": rundirs.metric_values(
-                rundirs.run_metrics(ckpt_file.parent.parent)
+            "checkpoint_metrics": folders.metric_values(
+                folders.run_metrics(ckpt_file.parent.parent)
             ),
             "verification": {"images": len(images), "tolerance": TOLERANCE,
                              "reference": "Classifier on the DataModule transform (CPU)",
@@ -176,7 +174,7 @@ def run(cfg: DictConfig) -> None:
         validate.check_export(cfg)
         for module in EXPORT_MODULES:
             extras.require(module, "export", "fashion-export")
-        rundirs.check_creatable(Path(cfg.output_dir), "output_dir=<folder>")
+        folders.check_creatable(Path(cfg.output_dir), "output_dir=<folder>")
         data = dict(cfg.get("data") or {})
         meta = export(cfg.ckpt_path, Path(cfg.output_dir), data, cfg.n_verify)
     check = meta["verification"]

@@ -2,9 +2,11 @@
 
     fashion-predict ckpt_path=logs/train/runs/<stamp> images=photos/
 
-Each picture becomes a FashionMNIST-like input (grey, padded to a square, 28x28, light item on a
-dark background), then goes through the model's own preprocessing from its checkpoint.
-Files that are not images are reported by name and skipped.
+Each picture becomes an image as the checkpoint's data set stores them (its DataModule's
+`read_picture`: for FashionMNIST grey, padded to a square, 28x28, light item on a dark
+background; for an image folder its channels at its size), then goes through the model's own
+preprocessing from its checkpoint, and is labelled with the data's class names. Files that are
+not images are reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -15,23 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from fashion_resnet import CONF_DIR
 from fashion_resnet.cli import console, exits
 from fashion_resnet.config import hydra_job, validate
 from fashion_resnet.data import transforms as T
-from fashion_resnet.data.fashion_mnist import CLASSES
 from fashion_resnet.errors import ConfigError
-from fashion_resnet.runs import checkpoints
-from fashion_resnet.runs import folders as rundirs
+from fashion_resnet.runs import checkpoints, folders
 from fashion_resnet.runs.atomic import write_json
 
-INVERT_CHOICES = ("auto", "true", "false")
+INVERT_CHOICES = ("auto", "true", "false")  # or None: the data set's own default
 MAX_LISTED = 50  # pictures listed one a line on the console; more: counts per class
 
 
@@ -51,38 +50,25 @@ def list_images(paths: str | list[str]) -> list[Path]:
     return out
 
 
-def to_fashion_mnist(img: Image.Image, invert: str) -> torch.Tensor:
-    """Any picture -> uint8 (28, 28): grey, padded to a square with its border colour,
-    light-on-dark (inverted when the background is light, or when told to)."""
-    grey = ImageOps.exif_transpose(img).convert("L")
-    t = torch.from_numpy(np.asarray(grey, dtype="uint8").copy())
-    border = torch.cat([t[0], t[-1], t[:, 0], t[:, -1]]).float().mean().item()
-    if invert == "true" or (invert == "auto" and border > 127):
-        grey, border = ImageOps.invert(grey), 255 - border
-    side = max(grey.size)
-    square = Image.new("L", (side, side), int(border))
-    square.paste(grey, ((side - grey.width) // 2, (side - grey.height) // 2))
-    small = square.resize((28, 28), Image.Resampling.BILINEAR, reducing_gap=None)
-    return torch.from_numpy(np.asarray(small, dtype="uint8").copy())
-
-
 def predict(
     ckpt_path: str,
     images: str | list[str],
-    invert: str = "auto",
+    invert: str | None = None,
     top_k: int = 3,
     batch_size: int = 256,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Returns (rows, skipped): one dict per labelled image, and (file, reason) per skipped.
     Pictures are read and labelled `batch_size` at a time: memory does not grow with the folder."""
-    if invert not in INVERT_CHOICES:
-        raise ConfigError(f"invert={invert!r}; choose one of: {', '.join(INVERT_CHOICES)}")
+    if invert is not None and invert not in INVERT_CHOICES:
+        raise ConfigError(f"invert={invert!r}; choose one of: {', '.join(INVERT_CHOICES)}, null")
     files = list_images(images)
-    model, data_args = checkpoints.load_model(rundirs.checkpoint_in(ckpt_path))
+    model, _ = checkpoints.load_model(folders.checkpoint_in(ckpt_path))
+    data = model.hparams.data  # the data's facts, as the checkpoint stores them
+    read = checkpoints.datamodule_class(data).read_picture
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    size, normalize = data_args.get("image_size", 96), data_args.get("normalize", False)
-    k = min(top_k, len(CLASSES))
+    classes = data["classes"]
+    k = min(top_k, len(classes))
     rows, skipped = [], []
     # One bar for the whole folder; none when it fits in one batch (the usual few pictures).
     bar = tqdm(total=len(files), unit="picture", disable=len(files) <= batch_size, leave=False)
@@ -91,18 +77,19 @@ def predict(
         for f in files[start : start + batch_size]:
             try:
                 with Image.open(f) as img:
-                    pictures.append(to_fashion_mnist(img, invert))
+                    pictures.append(read(img, data["image_shape"], invert))
                 kept.append(f)
             except (UnidentifiedImageError, OSError) as e:
                 skipped.append((str(f), f"not an image ({type(e).__name__})"))
         if pictures:
             # The training transform's CPU path (uint8 resize), then the net on the device.
-            x = T.to_model_input(torch.stack(pictures), size, normalize).to(device)
+            x = torch.stack(pictures)
+            x = T.to_model_input(x, data["image_size"], data["mean"], data["std"]).to(device)
             with torch.no_grad():
                 top = model(x).softmax(dim=1).topk(k, dim=1)
             for f, p, i in zip(kept, top.values.tolist(), top.indices.tolist(), strict=True):
                 top_k_rows = [
-                    {"label": CLASSES[j], "probability": round(q, 4)}
+                    {"label": classes[j], "probability": round(q, 4)}
                     for j, q in zip(i, p, strict=True)
                 ]
                 rows.append({"file": str(f), **top_k_rows[0], "top": top_k_rows})
@@ -132,9 +119,9 @@ def run(cfg: DictConfig) -> None:
     with exits.job():
         validate.check_predict(cfg)
         out = Path(cfg.output)
-        rundirs.check_creatable(out.parent, "output=<folder>/<name>")
+        folders.check_creatable(out.parent, "output=<folder>/<name>")
         images = cfg.images if isinstance(cfg.images, str) else list(cfg.images)
-        invert = str(cfg.invert).lower()
+        invert = None if cfg.invert is None else str(cfg.invert).lower()
         rows, skipped = predict(cfg.ckpt_path, images, invert, cfg.top_k, cfg.batch_size)
         write(rows, skipped, out)
     if len(rows) + len(skipped) <= MAX_LISTED:

@@ -78,7 +78,7 @@ def test_training_steps_do_not_sync_under_sync_debug_mode(
 
     from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 
-    dm = FashionMNISTDataModule(str(fake_data_dir), None, False, False, 64, batch_size=32)
+    dm = FashionMNISTDataModule(str(fake_data_dir), None, False, False, val_size=64, batch_size=32)
     dm.setup()
     for name in ("train_set", "val_set"):
         setattr(dm, name, type(getattr(dm, name))(*(t.cuda() for t in getattr(dm, name).tensors)))

@@ -13,9 +13,9 @@ from PIL import Image
 
 from fashion_resnet import export as E
 from fashion_resnet.data import transforms as T
-from fashion_resnet.data.fashion_mnist import CLASSES, FashionMNISTDataModule
+from fashion_resnet.data.fashion_mnist import CLASSES, FashionMNISTDataModule, to_fashion_mnist
 from fashion_resnet.errors import ConfigError
-from fashion_resnet.predict import predict, to_fashion_mnist, write
+from fashion_resnet.predict import predict, write
 from fashion_resnet.runs import checkpoints, folders
 from fashion_resnet.runs.checkpoints import CheckpointError
 from fashion_resnet.train import train
@@ -123,12 +123,13 @@ def test_predict_in_batches_matches_one_pass_over_the_folder(run_dir, tmp_path):
     """A small folder gives exactly what the whole folder in one forward pass gave."""
     folder = picture_folder(tmp_path / "pics", 10)
     rows, _ = predict(str(run_dir), str(folder))
-    model, data_args = checkpoints.load_model(folders.checkpoint_in(run_dir))
+    model, _ = checkpoints.load_model(folders.checkpoint_in(run_dir))
     pictures = []
     for f in sorted(folder.iterdir()):
         with Image.open(f) as img:
             pictures.append(to_fashion_mnist(img, "auto"))
-    x = T.to_model_input(torch.stack(pictures), data_args["image_size"], data_args["normalize"])
+    data = model.hparams.data
+    x = T.to_model_input(torch.stack(pictures), data["image_size"], data["mean"], data["std"])
     with torch.no_grad():
         top = model(x).softmax(dim=1).topk(3, dim=1)
     assert [r["label"] for r in rows] == [CLASSES[i] for i in top.indices[:, 0].tolist()]

@@ -129,12 +129,13 @@ def test_bad_checkpoints_in_every_entry_point(entry, kind, bad_files, no_data, m
 @pytest.mark.parametrize(
     "entry,args,expected",
     [
-        (eval_, ["data.batch_size=0"], "data.batch_size=0: expected an integer >= 1"),
+        # eval's data.batch_size is its DataModule's to check (test_fashion_mnist.py), after the
+        # checkpoint is read
         (eval_, [], "ckpt_path is required: add ckpt_path=<value>"),
         (predict, ["batch_size=-4", "images=."], "batch_size=-4: expected an integer >= 1"),
         (predict, ["images=/no/such/folder"], "images='/no/such/folder': no such file or folder"),
         (predict, ["invert=maybe", "images=."], "invert='maybe'; choose one of"),
-        (export, ["n_verify=0"], "n_verify=0: expected an integer in [1, 10000]"),
+        (export, ["n_verify=0"], "n_verify=0: expected an integer >= 1"),
         (eval_, ["+trainer.limit_test_batches=0"], "limit_test_batches=0 leaves the run nothing"),
     ],
 )

@@ -6,27 +6,30 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from fashion_resnet.data.batches import BatchDraw, DeviceBatches, per_rank_batch_size
+from fashion_resnet.data.batches import BatchIndexSampler, DeviceBatches, per_rank_batch_size
 from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
 
 
-def epoch(draw: BatchDraw, e: int) -> list[int]:
+def epoch(draw: BatchIndexSampler, e: int) -> list[int]:
     draw.set_epoch(e)
     return torch.cat(list(draw)).tolist()
 
 
 def test_shuffle_is_a_function_of_seed_and_epoch_only():
-    a, b = BatchDraw(100, 10, shuffle=True, seed=3), BatchDraw(100, 10, shuffle=True, seed=3)
+    a, b = (
+        BatchIndexSampler(100, 10, shuffle=True, seed=3),
+        BatchIndexSampler(100, 10, shuffle=True, seed=3),
+    )
     torch.manual_seed(0)
     first = epoch(a, 1)
     torch.manual_seed(1)  # the global RNG plays no part: a resumed run draws the same order
     assert epoch(b, 1) == first
     assert sorted(first) == list(range(100))  # a permutation: every image once per epoch
     assert epoch(a, 2) != first
-    assert epoch(BatchDraw(100, 10, shuffle=True, seed=4), 1) != first
+    assert epoch(BatchIndexSampler(100, 10, shuffle=True, seed=4), 1) != first
     # seed 1's epoch 0 is not seed 0's epoch 1 (as it would be with seed + epoch)
-    assert epoch(BatchDraw(100, 10, shuffle=True, seed=1), 0) != epoch(
-        BatchDraw(100, 10, shuffle=True, seed=0), 1
+    assert epoch(BatchIndexSampler(100, 10, shuffle=True, seed=1), 0) != epoch(
+        BatchIndexSampler(100, 10, shuffle=True, seed=0), 1
     )
 
 
@@ -35,7 +38,9 @@ def test_ranks_draw_the_shares_of_distributed_sampler(n, world, batch, shuffle):
     data = TensorDataset(torch.arange(n))
     shares = []
     for rank in range(world):
-        draw = BatchDraw(n, batch, shuffle, drop_last=shuffle, seed=5, rank=rank, world_size=world)
+        draw = BatchIndexSampler(
+            n, batch, shuffle, drop_last=shuffle, seed=5, rank=rank, world_size=world
+        )
         draw.set_epoch(2)
         sampler = DistributedSampler(data, world, rank, shuffle=shuffle, seed=5)
         sampler.set_epoch(2)
@@ -55,7 +60,7 @@ def test_device_batches_gather_whole_batches_never_per_item(monkeypatch):
     x, y = torch.arange(50 * 4).view(50, 2, 2), torch.arange(50) % 10
     ds = TensorDataset(x, y)
     monkeypatch.setattr(TensorDataset, "__getitem__", lambda *a: pytest.fail("per-item call"))
-    draw = BatchDraw(50, 16, shuffle=True, drop_last=True, seed=0)
+    draw = BatchIndexSampler(50, 16, shuffle=True, drop_last=True, seed=0)
     batches = list(DeviceBatches(ds, draw))
     assert len(batches) == 3 and all(b[0].shape == (16, 2, 2) for b in batches)
     for (images, labels), idx in zip(batches, draw, strict=True):
@@ -64,16 +69,17 @@ def test_device_batches_gather_whole_batches_never_per_item(monkeypatch):
 
 def test_a_mid_epoch_checkpoint_resumes_with_the_rest_of_that_epoch():
     ds = TensorDataset(torch.arange(40), torch.arange(40))
-    whole = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))
+    whole = DeviceBatches(ds, BatchIndexSampler(40, 8, shuffle=True, seed=2))
     whole.sampler.set_epoch(3)
     order = [b[0].tolist() for b in whole]
-    stopped = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))
+    stopped = DeviceBatches(ds, BatchIndexSampler(40, 8, shuffle=True, seed=2))
     stopped.sampler.set_epoch(3)
     batches = iter(stopped)
     done = [next(batches)[0].tolist() for _ in range(2)]
     state = stopped.state_dict()  # what Lightning puts in the checkpoint
     assert state == {"epoch": 3, "batches": 2}
-    resumed = DeviceBatches(ds, BatchDraw(40, 8, shuffle=True, seed=2))  # the new run's loader
+    # the new run's loader
+    resumed = DeviceBatches(ds, BatchIndexSampler(40, 8, shuffle=True, seed=2))
     resumed.load_state_dict(state)
     resumed.sampler.set_epoch(3)
     assert done + [b[0].tolist() for b in resumed] == order  # no batch twice, none left out
@@ -87,7 +93,7 @@ def test_a_mid_epoch_checkpoint_resumes_with_the_rest_of_that_epoch():
 def test_device_batches_refuse_tensors_elsewhere():
     ds = TensorDataset(torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match="tensors on .*cpu.*, index draws on meta"):
-        DeviceBatches(ds, BatchDraw(4, 2, device="meta"))
+        DeviceBatches(ds, BatchIndexSampler(4, 2, device="meta"))
 
 
 def module(fake_data_dir, **kw) -> FashionMNISTDataModule:

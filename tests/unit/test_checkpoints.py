@@ -11,7 +11,10 @@ from fashion_resnet.train import train
 
 
 def save_fake_checkpoint(path, net=FULL_NET, state_net=FULL_NET):
-    model = Classifier({k: v for k, v in state_net.items()})
+    """A checkpoint in the layout of before the data's facts were stored: class count and
+    channels inside `net`, no class names (it must still load, as FashionMNIST's)."""
+    arch = {k: v for k, v in state_net.items() if k not in ("in_channels", "num_classes")}
+    model = Classifier(arch, num_classes=state_net["num_classes"])
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": {"net": net}}, path)
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import CONF_DIR, make_images, needs_extra, option_param
+from conftest import CONF_DIR, make_images, needs_extra, option_param, write_picture_folder
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
@@ -25,7 +25,7 @@ from fashion_resnet.config.validate import check_train
 from fashion_resnet.data.transforms import to_model_input
 from fashion_resnet.errors import ConfigError
 from fashion_resnet.extras import OPTUNA
-from fashion_resnet.models import resnet
+from fashion_resnet.models import backbones, resnet
 from fashion_resnet.train import build_model
 
 
@@ -50,14 +50,19 @@ def test_every_option_composes(compose_cfg, group, option, monkeypatch):
         check_train(cfg)
 
 
-@pytest.mark.parametrize("option", options("model"))
+def model_option(option: str) -> pytest.ParameterSet:
+    """A model option, skipped (naming the extra) where its extra is missing: model=timm."""
+    return pytest.param(option, marks=option_param("model", option).marks, id=option)
+
+
+@pytest.mark.parametrize("option", [model_option(o) for o in options("model")])
 @pytest.mark.parametrize("scheduler", [*options("scheduler"), None])
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, optimizer):
     sched = f"scheduler={scheduler}" if scheduler else "~scheduler"
     cfg = compose_cfg("train", [f"model={option}", f"optimizer={optimizer}", sched])
-    model = build_model(cfg)
-    assert model.hparams.net["arch"] == cfg.model.net.arch
+    model = build_model(cfg, instantiate(cfg.data))
+    assert model.hparams.net == backbones.spec(OmegaConf.to_container(cfg.model.net))
     assert (model.scheduler_factory is None) == (scheduler is None)
     opt = model.optimizer_factory(params=model.parameters())
     assert type(opt).__name__.lower() == optimizer
@@ -68,12 +73,17 @@ def test_model_optimizer_scheduler_instantiate(compose_cfg, option, scheduler, o
     [option_param(g, o) for g in ["data", "logger", "callbacks"] for o in options(g)],
 )
 def test_other_groups_instantiate(compose_cfg, group, option, tmp_path, monkeypatch):
-    cfg = compose_cfg("train", [f"{group}={option}", f"paths.log_dir={tmp_path}"])
+    # The one required value (`???`) of an option: data=image_folder's folder of pictures.
+    required = {"image_folder": [f"data.root={write_picture_folder(tmp_path / 'pics', 2)}"]}
+    over = [f"{group}={option}", f"paths.log_dir={tmp_path}", *required.get(option, [])]
+    cfg = compose_cfg("train", over)
     for key, value in cfg.hydra.job.env_set.items():  # as Hydra does for each job
         monkeypatch.setenv(key, str(value))
     node = cfg[group]
     objs = [instantiate(v) for v in node.values()] if group != "data" else [instantiate(node)]
     assert all(o is not None for o in objs)
+    if group == "data":  # its facts, read without loading the data
+        assert objs[0].facts.num_classes >= 2
 
 
 def accelerator(option: str) -> str:
@@ -231,7 +241,7 @@ def test_every_top_level_key_is_read_by_its_entry_point(compose_cfg, entry):
 def test_plateau_config_passes_its_monitor(compose_cfg):
     cfg = compose_cfg("train", ["scheduler=plateau", "trainer.accelerator=cpu"])
     check_train(cfg)
-    model = build_model(cfg)
+    model = build_model(cfg, instantiate(cfg.data))
     assert model.hparams.scheduler_monitor == "val/acc"
     cfg = compose_cfg("train", ["scheduler=plateau", "scheduler.monitor=val/accuracy"])
     with pytest.raises(ValueError, match="scheduler.monitor='val/accuracy' is not a logged"):
@@ -259,7 +269,7 @@ def test_the_defaults_build_the_reference_recipe_and_nothing_more(compose_cfg):
     notebook's ResNet-18, Adam 1e-3 with StepLR(2, 0.9) from epoch 0, 10 epochs, 96 px input
     without normalisation or augmentation, and none of the opt-in callbacks."""
     cfg = compose_cfg("train")
-    model = build_model(cfg)
+    model = build_model(cfg, instantiate(cfg.data))
     reference = resnet.build("resnet18", stem="imagenet", in_channels=1, num_classes=10)
     assert [p.shape for p in model.net.parameters()] == [p.shape for p in reference.parameters()]
     assert model.net.stem[0].kernel_size == (7, 7) and model.net.stem[0].stride == (2, 2)
@@ -275,7 +285,7 @@ def test_the_defaults_build_the_reference_recipe_and_nothing_more(compose_cfg):
     images, labels = make_images(torch.arange(32) % 10, seed=0), torch.arange(32) % 10
     datamodule.trainer = SimpleNamespace(training=True, world_size=1)
     x, y = datamodule.on_after_batch_transfer((images, labels), 0)  # a training batch
-    assert torch.equal(x, to_model_input(images, 96, normalize=False))  # resized, nothing else
+    assert torch.equal(x, to_model_input(images, 96))  # resized, nothing else
     assert torch.equal(y, labels)  # no MixUp/CutMix
     assert datamodule.hparams.batch_size == 256 and datamodule.hparams.folds == 0
 

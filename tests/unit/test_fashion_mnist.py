@@ -13,7 +13,7 @@ from conftest import (
 )
 
 from fashion_resnet.data import transforms as T
-from fashion_resnet.data.fashion_mnist import FashionMNISTDataModule
+from fashion_resnet.data.fashion_mnist import FACTS, FashionMNISTDataModule
 
 
 def dm(data_dir, **kw):
@@ -45,9 +45,9 @@ def test_val_size_zero_validates_on_test_set_and_subset(fake_data_dir):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"batch_size": 0}, "data.batch_size must be >= 1, got 0"),
-        ({"hflip": 1.5}, r"data.hflip is a probability in \[0, 1\], got 1.5"),
-        ({"image_size": 4}, "data.image_size must be >= 8, got 4"),
+        ({"batch_size": 0}, "data.batch_size=0: expected an integer >= 1"),
+        ({"hflip": 1.5}, r"data.hflip=1.5: expected a number in \[0, 1\] \(a probability\)"),
+        ({"image_size": 4}, "data.image_size=4: expected an integer >= 8"),
     ],
 )
 def test_bad_values_are_rejected_at_construction(fake_data_dir, kwargs, match):
@@ -56,7 +56,7 @@ def test_bad_values_are_rejected_at_construction(fake_data_dir, kwargs, match):
 
 
 def test_val_size_must_leave_training_images(fake_data_dir):
-    with pytest.raises(ValueError, match="data.val_size=512 must be below the 512 training"):
+    with pytest.raises(ValueError, match=r"data.val_size=512: expected an integer in \[0, 511\]"):
         dm(fake_data_dir, val_size=512).setup()
 
 
@@ -67,9 +67,9 @@ def test_loaders_hand_out_uint8_and_transform_makes_model_input(fake_data_dir):
     assert images.dtype == torch.uint8 and images.shape == (32, 28, 28)
     x = m.transform(images)
     assert x.shape == (32, 1, 64, 64) and x.dtype == torch.float32
-    raw = T.to_model_input(images, 64, normalize=False)
+    raw = T.to_model_input(images, 64)
     assert raw.min() >= 0.0 and raw.max() <= 1.0
-    assert torch.allclose(x, (raw - T.MEAN) / T.STD)
+    assert torch.allclose(x, (raw - FACTS.mean[0]) / FACTS.std[0])
     assert len(m.train_dataloader()) == 412 // 32  # drop_last: static shapes
 
 
@@ -98,8 +98,8 @@ def test_real_data_verifies_and_normalisation_constants_match():
     m.setup()
     assert len(m.train_set) == 55000 and len(m.val_set) == 5000 and len(m.test_set) == 10000
     train = torch.cat([m.train_set.tensors[0], m.val_set.tensors[0]]).float() / 255
-    assert abs(train.mean().item() - T.MEAN) < 1e-3
-    assert abs(train.std().item() - T.STD) < 1e-3
+    assert abs(train.mean().item() - FACTS.mean[0]) < 1e-3
+    assert abs(train.std().item() - FACTS.std[0]) < 1e-3
 
 
 def test_mixing_applies_to_training_batches_only(fake_data_dir):
@@ -131,9 +131,9 @@ def test_k_folds_partition_the_training_set(fake_data_dir):
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"folds": 1}, "data.folds must be 0 .* or >= 2, got 1"),
-     ({"folds": 3, "fold": 3}, r"data.fold=3 must be in 0..2"),
-     ({"mixup": -1.0}, "data.mixup is a Beta concentration")],
+    [({"folds": 1}, "data.folds=1: expected 0 .* or an integer >= 2"),
+     ({"folds": 3, "fold": 3}, r"data.fold=3: expected an integer in \[0, 2\]"),
+     ({"mixup": -1.0}, r"data.mixup=-1.0: expected a number >= 0 \(a Beta concentration")],
 )  # fmt: skip
 def test_bad_fold_and_mix_values(fake_data_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -51,9 +51,10 @@ def test_a_batch_off_the_cpu_sees_what_export_and_predict_see(fake_data_dir, mon
     )
     m.setup()
     images = m.test_set.tensors[0][:64]
-    serving = T.to_model_input(images, size, normalize)  # predict's path (and CPU eval's)
+    stats = m.statistics()  # (mean, std) with normalize, else (None, None)
+    serving = T.to_model_input(images, size, *stats)  # predict's path (and CPU eval's)
     exported = E.ExactResize(size)(images) if size != 28 else images  # the graph's resize
-    assert torch.equal(T.to_model_input(exported, size, normalize), serving)
+    assert torch.equal(T.to_model_input(exported, size, *stats), serving)
     # A GPU's batch: the DataModule's transform takes the tensor-op path off the CPU. Without a
     # GPU, the same code runs on CPU tensors (the device test is tests/test_gpu.py's).
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -65,4 +66,4 @@ def test_a_batch_off_the_cpu_sees_what_export_and_predict_see(fake_data_dir, mon
 
 def test_model_input_refuses_float_images():
     with pytest.raises(TypeError, match="images must be uint8"):
-        T.to_model_input(make_images(torch.arange(2), 0).float(), 96, False)
+        T.to_model_input(make_images(torch.arange(2), 0).float(), 96)

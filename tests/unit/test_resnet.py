@@ -64,8 +64,14 @@ def test_cifar_stem_keeps_resolution():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"arch": "resnet19"}, "Unknown arch 'resnet19'; choose one of: resnet18, resnet34"),
-        ({"arch": "resnet18", "stem": "tiny"}, "Unknown stem 'tiny'; choose one of: imagenet"),
+        (
+            {"arch": "resnet19"},
+            "Unknown model.net.arch='resnet19'; choose one of: resnet18, resnet34",
+        ),
+        (
+            {"arch": "resnet18", "stem": "tiny"},
+            "Unknown model.net.stem='tiny'; choose one of: imagenet",
+        ),
         ({"arch": "resnet18", "num_classes": 1}, "num_classes >= 2"),
     ],
 )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from fashion_resnet.data.fashion_mnist import FACTS
 from fashion_resnet.errors import UserError
 from fashion_resnet.runs import resume
 
@@ -46,7 +47,7 @@ def test_rewrite_args_last_is_the_newest_run(tmp_path):
 def test_a_missing_resume_checkpoint_is_a_user_error(tmp_path, compose_cfg):
     cfg = compose_cfg("train", ["ckpt_path=last"])
     with pytest.raises(UserError, match="last.ckpt' does not exist"):
-        resume.checkpoint_for(cfg, tmp_path)
+        resume.checkpoint_for(cfg, tmp_path, FACTS)
 
 
 

@@ -15,9 +15,9 @@ def test_a_folder_of_another_job_is_refused(tmp_path, compose_cfg, monkeypatch):
     out.mkdir()
     (out / "metrics.json").write_text(json.dumps({"overrides": ["seed=1"]}))
     with pytest.raises(sweep_resume.SweepFolderError, match="holds another job .*seed=1.*seed=3"):
-        sweep_resume.prepare_job(cfg)
+        sweep_resume.skip_or_resume(cfg)
     (out / "metrics.json").write_text(json.dumps({"overrides": ["seed=3"], "val/acc_best": 0.5}))
-    assert sweep_resume.prepare_job(cfg)["val/acc_best"] == 0.5
+    assert sweep_resume.skip_or_resume(cfg)["val/acc_best"] == 0.5
 
 
 def test_short_form_replays_the_saved_command_line(tmp_path):
@@ -39,9 +39,9 @@ def test_a_stopped_job_resumes_from_its_own_checkpoint(tmp_path, compose_cfg):
     (out / folders.LAST).write_bytes(b"")
     (out / "run.json").write_text(json.dumps({"overrides": ["seed=3"]}))
     single = compose_cfg("train", ["seed=3"])
-    assert sweep_resume.prepare_job(single) is None and single.ckpt_path is None  # not a sweep
+    assert sweep_resume.skip_or_resume(single) is None and single.ckpt_path is None  # not a sweep
     cfg = compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"])
-    assert sweep_resume.prepare_job(cfg) is None and cfg.ckpt_path == "last"
+    assert sweep_resume.skip_or_resume(cfg) is None and cfg.ckpt_path == "last"
     (out / "run.json").write_text(json.dumps({"overrides": ["seed=4"]}))
     with pytest.raises(sweep_resume.SweepFolderError, match="run.json: seed=4; this job: seed=3"):
-        sweep_resume.prepare_job(compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"]))
+        sweep_resume.skip_or_resume(compose_cfg("train", ["hydra.mode=MULTIRUN", "seed=3"]))

@@ -22,7 +22,7 @@ def pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 @pytest.mark.parametrize("size", [32, 96])
 def test_uint8_cpu_resize_is_bit_exact_with_pil(size):
     images = make_images(torch.arange(64) % 10, seed=5)
-    out = T.to_model_input(images, size, normalize=False)
+    out = T.to_model_input(images, size)
     assert out.dtype == torch.float32 and out.shape == (64, 1, size, size)
     assert torch.equal(out, pil_resize(images, size))
 
@@ -31,7 +31,7 @@ def test_uint8_cpu_resize_is_bit_exact_with_pil(size):
 def test_uint8_cpu_resize_is_bit_exact_with_pil_on_real_images():
     files = find_raw_files(PROJECT_DATA, SYSTEM_DIR, download=False)
     images = parse_idx(read_idx_bytes(files["t10k-images-idx3-ubyte"]))[:1000]
-    assert torch.equal(T.to_model_input(images, 96, False), pil_resize(images, 96))
+    assert torch.equal(T.to_model_input(images, 96), pil_resize(images, 96))
 
 
 def test_hflip_flips_about_half_of_the_batch():

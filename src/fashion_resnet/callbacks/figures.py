@@ -52,8 +52,9 @@ def image_grid(
     value_range: tuple[float, float] | None = None,
     title: str = "",
 ) -> np.ndarray:
-    """(N, 1, H, W) images in a square-ish grid, one title each. One grey scale for the whole
-    grid (`value_range`, default the batch's min/max), so scaling mistakes stay visible."""
+    """(N, C, H, W) images (C: 1 grey or 3 colour) in a square-ish grid, one title each. One
+    scale for the whole grid (`value_range`, default the batch's min/max), so scaling mistakes
+    stay visible."""
     images = images.detach().cpu().float()
     if len(images) != len(titles):
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
@@ -65,7 +66,11 @@ def image_grid(
     for ax in axes:
         ax.axis("off")
     for ax, img, name in zip(axes, images, titles, strict=False):
-        ax.imshow(img[0].numpy(), cmap="gray", vmin=lo, vmax=hi)
+        if img.shape[0] == 3:  # imshow takes colour as (H, W, 3) in [0, 1]
+            rgb = ((img - lo) / max(hi - lo, 1e-12)).clamp(0, 1).permute(1, 2, 0)
+            ax.imshow(rgb.numpy())
+        else:
+            ax.imshow(img[0].numpy(), cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)

@@ -19,7 +19,18 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from fashion_resnet.callbacks import figures
 from fashion_resnet.callbacks.scalars import step, tag, tensorboard
-from fashion_resnet.data.fashion_mnist import CLASSES
+
+
+def data_classes(trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[str]:
+    """The class names of the data being fit: its DataModule's facts, else the ones the model
+    stores (a checkpoint's), else the class indices."""
+    facts = getattr(trainer.datamodule, "facts", None)
+    if facts is not None:
+        return list(facts.classes)
+    hparams = getattr(pl_module, "hparams", {})
+    if hparams.get("data"):
+        return list(hparams["data"]["classes"])
+    return [str(i) for i in range(hparams.get("num_classes", 0))]
 
 
 class AtFirstBatch(pl.Callback):
@@ -44,11 +55,12 @@ class InputGrid(AtFirstBatch):
     """Once, at the first training step: the batch exactly as the model gets it (after resize,
     normalisation and augmentation), with each image's label."""
 
-    def __init__(self, max_images: int = 64, class_names: Sequence[str] = CLASSES) -> None:
+    def __init__(self, max_images: int = 64, class_names: Sequence[str] | None = None) -> None:
         self.max_images = max_images
-        self.class_names = list(class_names)
+        self.class_names = list(class_names) if class_names else None  # None: the data's
 
     def write(self, writer, trainer, pl_module, batch) -> None:
+        self.class_names = self.class_names or data_classes(trainer, pl_module)
         x, y = batch[0][: self.max_images], batch[1][: self.max_images]
         if y.ndim == 2:  # mixup/cutmix: the two classes mixed and the first one's share
             share, k = y.topk(2, dim=1)
@@ -79,17 +91,22 @@ class ValidationFigures(pl.Callback):
     def __init__(
         self,
         max_misclassified: int = 25,
-        class_names: Sequence[str] = CLASSES,
+        class_names: Sequence[str] | None = None,  # None: the data's
         interval_s: float = 60.0,  # seconds between drawings in a fit; 0: every validation
     ) -> None:
         if interval_s < 0:
             raise ValueError(f"interval_s must be >= 0 (seconds), got {interval_s}")
         self.k = max_misclassified
-        self.class_names = list(class_names)
+        self.class_names = list(class_names) if class_names else None
         self.interval_s = interval_s
-        self.confmat = MulticlassConfusionMatrix(len(self.class_names))
+        self.confmat = MulticlassConfusionMatrix(len(class_names)) if class_names else None
         self.drawn_at: float | None = None  # time.monotonic() of the last drawing
         self.pending = None  # a skipped validation's (counts, worst, step): drawn at the end
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.confmat is None:
+            self.class_names = data_classes(trainer, pl_module)
+            self.confmat = MulticlassConfusionMatrix(len(self.class_names))
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self.confmat = self.confmat.to(pl_module.device)

@@ -11,11 +11,12 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import OverrideParseException
+from hydra.errors import InstantiationException, OverrideParseException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fashion_resnet.errors import UserError
 from fashion_resnet.runs.folders import run_stamp
 
 
@@ -108,6 +109,17 @@ def running_sweep_keys() -> set[str]:
         return swept_keys([], hc.sweeper.get("params"))
 
 
+def build(node: Any, **kwargs: Any) -> Any:
+    """instantiate(node, **kwargs), a user error of the constructor raised as itself: Hydra
+    wraps it in an InstantiationException, hiding from callers the ConfigError it is."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, UserError):
+            raise e.__cause__ from None
+        raise
+
+
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate each entry of a dict group (callbacks, loggers); null entries are skipped."""
     if not group:
@@ -119,7 +131,16 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 # results. Paths and loader plumbing are left out (they differ between machines, not runs).
 HPARAM_KEYS = ("seed", "tags", "model", "optimizer", "scheduler", "data")
 HPARAM_TRAINER_KEYS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
-NOT_HPARAMS = {"data_dir", "system_dir", "download", "verify", "num_workers", "pin_memory"}
+NOT_HPARAMS = {
+    "data_dir",
+    "system_dir",
+    "download",
+    "verify",
+    "num_workers",
+    "pin_memory",
+    "root",
+    "memory_limit_mb",
+}
 
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:

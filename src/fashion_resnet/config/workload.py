@@ -1,7 +1,9 @@
-"""The work a composed config asks for, checked before anything is built: a value that would
+"""The work a composed config asks for, checked before training starts: a value that would
 leave a run nothing to do (zero epochs, steps or batches, a batch the training set cannot fill,
 validation off while something watches a validation metric) is a ConfigError naming it, instead
-of a run that ends "successfully" with chance accuracy, or fails after its first epoch."""
+of a run that ends "successfully" with chance accuracy, or fails after its first epoch. The
+training set's size is the data's fact: train.py checks the workload once the DataModule is
+built (which reads no images)."""
 
 from __future__ import annotations
 
@@ -11,24 +13,13 @@ from omegaconf import DictConfig
 
 from fashion_resnet.errors import ConfigError
 
-TRAIN_IMAGES = 60_000  # FashionMNIST's training set (raw_files.MD5 fixes its size)
 
-
-def train_images(cfg: DictConfig) -> int:
-    """Images one training epoch draws: the training set less the validation set or fold,
-    then data.train_subset."""
-    data = cfg.data
-    folds, fold = data.get("folds") or 0, data.get("fold") or 0
-    # torch.tensor_split's parts: the first (n % K) have one image more
-    held = TRAIN_IMAGES // folds + (fold < TRAIN_IMAGES % folds) if folds else data.val_size
-    return min(TRAIN_IMAGES - held, data.get("train_subset") or TRAIN_IMAGES)
-
-
-def check_train(cfg: DictConfig) -> None:
+def check_train(cfg: DictConfig, images: int) -> None:
+    """`images`: what one training epoch draws (the DataModule's split sizes, from its facts)."""
     t = cfg.trainer
     _not_zero("trainer.max_epochs", t.get("max_epochs"), "-1 (with trainer.max_steps) or >= 1")
     _not_zero("trainer.max_steps", t.get("max_steps"), "-1 (trainer.max_epochs decides) or >= 1")
-    batch, images = cfg.data.batch_size, train_images(cfg)
+    batch = cfg.data.batch_size
     if batch > images:
         raise ConfigError(
             f"data.batch_size={batch} exceeds the {images} training images of an epoch, which "

@@ -23,7 +23,7 @@ from torch.utils.data import TensorDataset
 from fashion_resnet.errors import ConfigError
 
 
-class BatchDraw:
+class BatchIndexSampler:
     """Index tensors (on `device`), one per batch of this rank's share of an epoch."""
 
     def __init__(
@@ -81,9 +81,9 @@ class BatchDraw:
 
 class DeviceBatches:
     """Iterable of batches `(images, labels)` gathered from a TensorDataset's tensors by the
-    index tensors of a BatchDraw; the tensors and the draw must be on the same device."""
+    index tensors of a BatchIndexSampler; the tensors and the draw must be on the same device."""
 
-    def __init__(self, dataset: TensorDataset, sampler: BatchDraw) -> None:
+    def __init__(self, dataset: TensorDataset, sampler: BatchIndexSampler) -> None:
         devices = {t.device for t in dataset.tensors}
         if devices != {sampler.device}:
             raise ValueError(f"tensors on {devices}, index draws on {sampler.device}")

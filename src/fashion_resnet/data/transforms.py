@@ -1,4 +1,5 @@
-"""Batched, on-device image transforms: uint8 (B, 28, 28) in, float (B, 1, S, S) out.
+"""Batched, on-device image transforms: uint8 (B, H, W) or (B, C, H, W) in, float (B, C, S, S)
+out, for any number of channels.
 
 One pass over the whole batch on whatever device it lives on; no PIL, no per-image Python.
 Random augmentations draw their parameters per sample (torchvision.transforms.v2 on a batched
@@ -8,28 +9,56 @@ tensor would draw one set for the whole batch).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from fashion_resnet.data.resize import resize
 
-# FashionMNIST training-set pixel statistics after scaling to [0, 1]
-# (tests/test_data.py checks them against the real files).
-MEAN, STD = 0.2860, 0.3530
 
-
-def to_model_input(images: torch.Tensor, image_size: int, normalize: bool) -> torch.Tensor:
+def to_model_input(
+    images: torch.Tensor,
+    image_size: int,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> torch.Tensor:
     """uint8 (B, H, W) or (B, C, H, W) -> float (B, C, S, S), like PIL Resize + ToTensor, with
-    the same pixels on every device (training, evaluation, predict and export alike)."""
+    the same pixels on every device (training, evaluation, predict and export alike), then
+    `(x - mean) / std` per channel when `mean` and `std` are given (one value: every channel)."""
     x = images.unsqueeze(1) if images.ndim == 3 else images
     if x.dtype != torch.uint8:
         raise TypeError(f"images must be uint8 (0..255), got {x.dtype}")
     x = resize(x, image_size)
     x = x.float() / 255.0
-    if normalize:
-        x = (x - MEAN) / STD
+    if mean is not None and std is not None:
+        x = normalize(x, mean, std)
     return x
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Per channel, with Python floats: no statistics tensor copied to the device per batch."""
+    if len(mean) == 1:
+        return (x - mean[0]) / std[0]
+    if len(mean) != x.shape[1]:
+        raise ValueError(f"{len(mean)} channel means for images of {x.shape[1]} channels")
+    for c, (m, s) in enumerate(zip(mean, std, strict=True)):
+        x[:, c].sub_(m).div_(s)
+    return x
+
+
+def fit_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (C, H, W) of any size -> uint8 (C, S, S): the shorter side resized to `size`
+    (antialiased bilinear, on the CPU PIL's own algorithm), then the centre cut out, as
+    torchvision's Resize(S) + CenterCrop(S): no distortion, the edges of the long side go."""
+    _, h, w = image.shape
+    if min(h, w) != size:
+        scale = size / min(h, w)
+        shape = (max(size, round(h * scale)), max(size, round(w * scale)))
+        image = F.interpolate(image[None], size=shape, mode="bilinear", antialias=True)[0]
+        _, h, w = image.shape
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[:, top : top + size, left : left + size].contiguous()
 
 
 def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:

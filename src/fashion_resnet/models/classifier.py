@@ -1,8 +1,10 @@
-"""The LightningModule ("the system"): a classifier around a backbone from resnet.py.
+"""The LightningModule ("the system"): a classifier around any backbone (backbones.py).
 
 It owns the loss, the metrics and their names, and the optimizer/scheduler wiring. The backbone
-is described by plain values (`net={"arch": "resnet18", ...}`) so that checkpoints hold no
-pickled modules and reload with torch's default `weights_only=True`.
+is described by plain values (`net={"arch": "resnet18", ...}`), its class count and input
+channels are values the entry point takes from the data, and `data` holds the data's facts
+(class names, image shape, mean/std): checkpoints hold no pickled modules, reload with torch's
+default `weights_only=True`, and say what their model takes and what its outputs mean.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from fashion_resnet.models import optimizers, resnet
+from fashion_resnet.errors import ConfigError
+from fashion_resnet.models import backbones, optimizers
 
 OptimizerFactory = optimizers.OptimizerFactory
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -69,20 +72,24 @@ class Classifier(pl.LightningModule):
         channels_last: bool | None = False,  # NHWC memory format (None: off; train.py decides)
         compile: bool = False,  # torch.compile the net: slow first steps, faster after (GPU)
         compile_mode: str | None = None,  # torch.compile's mode (None: its default); see above
+        num_classes: int = 10,  # the head's outputs: the data's class count (train.py passes it)
+        in_channels: int = 1,  # the data's channels
+        data: dict[str, Any] | None = None,  # the data's facts, for whoever uses the checkpoint
     ) -> None:
         super().__init__()
         check_schedule(
             scheduler, scheduler_interval, scheduler_monitor, warmup_epochs, warmup_steps
         )
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
-            raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
+            raise ConfigError(f"Unknown model.compile_mode={compile_mode!r}; choose one of: "
+                              f"{', '.join(COMPILE_MODES)}")  # fmt: skip
         # The factories are functools.partials: keep them out of the checkpoint. `compile` and
         # `compile_mode` are how this run trains, not what the checkpoint is: eval, predict and
         # export of it (and a resume, which takes the run's config) must not compile unless asked.
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "compile", "compile_mode"])
-        self.net = resnet.build(**net)
+        self.net = backbones.build(net, in_channels, num_classes)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:
@@ -93,7 +100,6 @@ class Classifier(pl.LightningModule):
         self.epoch_logged = False  # train/loss and train/acc registered for this epoch
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        num_classes = self.net.head[-1].out_features
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
@@ -232,20 +238,20 @@ def check_schedule(
 ) -> None:
     """Scheduler settings that would fail only at the end of the first epoch, rejected now."""
     if interval not in ("epoch", "step"):
-        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {interval!r}")
+        raise ConfigError(f"scheduler_interval must be 'epoch' or 'step', got {interval!r}")
     if warmup_epochs < 0 or warmup_steps < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup_epochs=} {warmup_steps=}")
+        raise ConfigError(f"warmup must be >= 0, got {warmup_epochs=} {warmup_steps=}")
     if warmup_steps and interval == "epoch":
-        raise ValueError(
+        raise ConfigError(
             f"scheduler.warmup_steps={warmup_steps} needs scheduler.interval=step; "
             "with an epoch-wise scheduler use scheduler.warmup_epochs"
         )
     cls = getattr(factory, "func", factory)
     plateau = isinstance(cls, type) and issubclass(cls, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if plateau and not monitor:
-        raise ValueError("ReduceLROnPlateau needs scheduler.monitor (a logged metric: val/acc)")
+        raise ConfigError("ReduceLROnPlateau needs scheduler.monitor (a logged metric: val/acc)")
     if plateau and (warmup_epochs or warmup_steps):
-        raise ValueError(
+        raise ConfigError(
             "warmup is not supported with ReduceLROnPlateau (torch's SequentialLR cannot pass "
             "it the metric): set scheduler.warmup_epochs=0 or choose another scheduler"
         )

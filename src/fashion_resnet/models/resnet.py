@@ -12,7 +12,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from fashion_resnet.errors import ConfigError
+
 STEMS = ("imagenet", "cifar")
+OPTIONS = {"stem": "imagenet", "residual": True}  # our ResNets' own options, and their defaults
 # Smallest input side (px) each stem accepts. imagenet: total stride 32, so at FashionMNIST's
 # native 28 px layer4 is already 1x1; below that the 7x7/2 conv mostly sees zero padding.
 # cifar: total stride 8, so 8 px gives layer4 a 1x1 map.
@@ -89,7 +92,7 @@ def _stem(kind: str, in_channels: int) -> nn.Sequential:
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
         )
-    raise ValueError(f"Unknown stem {kind!r}; choose one of: {', '.join(STEMS)}")
+    raise ConfigError(f"Unknown model.net.stem={kind!r}; choose one of: {', '.join(STEMS)}")
 
 
 class ResNet(nn.Module):
@@ -106,7 +109,7 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1 or num_classes < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"in_channels must be >= 1 and num_classes >= 2, got {in_channels}, {num_classes}"
             )
         self.stem = _stem(stem, in_channels)
@@ -155,5 +158,5 @@ def build(arch: str, **kwargs) -> ResNet:
     """Build a registered architecture by name; the name and plain values are what
     checkpoints store, so a checkpoint never has to unpickle a module."""
     if arch not in ARCHS:
-        raise ValueError(f"Unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
+        raise ConfigError(f"Unknown model.net.arch={arch!r}; choose one of: {', '.join(ARCHS)}")
     return ARCHS[arch](**kwargs)

@@ -10,13 +10,14 @@ config, the same folder, the same TensorBoard run. A checkpoint *file* resumes i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from fashion_resnet.config.hydra_job import override_text, parse_overrides
+from fashion_resnet.data.facts import DataFacts
 from fashion_resnet.errors import UserError
+from fashion_resnet.models import backbones
 from fashion_resnet.runs import checkpoints, sweep_resume
 from fashion_resnet.runs.folders import LAST, newest_run, runs_dir
 
@@ -61,24 +62,33 @@ def rewrite_args(args: list[str]) -> list[str]:
     return [*kept, *args, f"ckpt_path='{run / LAST}'", f"hydra.run.dir='{run}'"]
 
 
-def checkpoint_for(cfg: DictConfig, output_dir: Path) -> Path | None:
-    """The checkpoint to resume from, checked before any data or model is built: it must load
-    weights_only and hold the architecture this config asks for."""
+def checkpoint_for(cfg: DictConfig, output_dir: Path, facts: DataFacts) -> Path | None:
+    """The checkpoint to resume from, checked before any data is read or model built: it must
+    load weights_only and hold the architecture this config asks for, on data of the same
+    classes and channels (`facts`: the DataModule's)."""
     value = cfg.get("ckpt_path")
     if not value:
         return None
     path = output_dir / LAST if value == "last" else Path(value)
     ckpt = checkpoints.read(path)  # a missing file: a CheckpointError naming it
-    trained: dict[str, Any] = ckpt["hyper_parameters"].get("net", {})
+    trained = checkpoints.upgrade(ckpt["hyper_parameters"], checkpoints.data_hparams(ckpt))
     wanted = OmegaConf.to_container(cfg.model.net, resolve=True)
+    trained_net, wanted_net = backbones.spec(trained["net"]), backbones.spec(wanted)
+    resume_with = "Resume with the run's own config: fashion-train ckpt_path=<its run folder>"
     diff = [
-        f"model.net.{k}: checkpoint {trained.get(k)!r}, config {wanted.get(k)!r}"
-        for k in sorted(set(trained) | set(wanted))
-        if trained.get(k) != wanted.get(k)
+        f"model.net.{k}: checkpoint {trained_net.get(k)!r}, config {wanted_net.get(k)!r}"
+        for k in sorted(set(trained_net) | set(wanted_net))
+        if trained_net.get(k) != wanted_net.get(k)
     ]
     if diff:
         raise checkpoints.CheckpointError(
-            f"{path} was trained with another architecture ({'; '.join(diff)}). Resume with the "
-            "run's own config: fashion-train ckpt_path=<its run folder>"
+            f"{path} was trained with another architecture ({'; '.join(diff)}). {resume_with}"
+        )
+    data = {"classes": list(facts.classes), "channels": facts.channels}
+    diff = [f"{k}: checkpoint {trained['data'].get(k)!r}, data {v!r}"
+            for k, v in data.items() if trained["data"].get(k) != v]  # fmt: skip
+    if diff:
+        raise checkpoints.CheckpointError(
+            f"{path} was trained on other data ({'; '.join(diff)}). {resume_with}"
         )
     return path

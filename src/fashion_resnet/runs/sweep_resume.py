@@ -58,7 +58,7 @@ def _check_same_job(job_dir: Path, record: Path, mine: list[str]) -> None:
         )
 
 
-def prepare_job(cfg: DictConfig) -> dict[str, Any] | None:
+def skip_or_resume(cfg: DictConfig) -> dict[str, Any] | None:
     """For a multirun job: its saved metrics if it already finished (skip it), else None, with
     `cfg.ckpt_path` set to `last` when its folder holds a checkpoint to resume from."""
     hc = HydraConfig.get()
