@@ -117,7 +117,10 @@ def test_torchvision_resnet18_on_a_folder_of_pictures(pictures, tmp_path, capsys
 @needs_extra("timm", "timm")
 def test_a_timm_model_on_a_folder_of_pictures(pictures, tmp_path, capsys, monkeypatch):
     out = tmp_path / "timm"
-    train_run(pictures, out, "model=timm", "model.net.arch=timm/test_resnet")
+    # fp32, not the CPU's bf16 default: timm's test_resnet under CPU bf16 autocast turned NaN
+    # now and then within 3 steps on 16-px pictures (torch 2.14; fp32: never, in the same runs)
+    train_run(pictures, out, "model=timm", "model.net.arch=timm/test_resnet",
+              "trainer.precision=32-true")  # fmt: skip
     check_predict_eval_export(out / "run", pictures, tmp_path, capsys, monkeypatch)
 
 
