@@ -26,8 +26,8 @@ from omegaconf import OmegaConf
 from fashion_resnet.cli import exits
 from fashion_resnet.config.hydra_job import override_values, swept_keys
 from fashion_resnet.errors import UserError
-from fashion_resnet.runs import folders as rundirs
 from fashion_resnet.runs import history, report_plot
+from fashion_resnet.runs.folders import check_creatable
 from fashion_resnet.runs.history import Curve
 
 METRICS = {"val/acc_best": "best val acc", "test/acc": "test acc", "epochs": "epochs",
@@ -225,7 +225,7 @@ def report(argv: list[str] | None = None) -> int:
     if args.out is None and len(args.folders) > 1:
         parser.error("several folders given: say where the report goes with --out")
     out = args.out or args.folders[0]
-    rundirs.check_creatable(out, "--out <folder>")
+    check_creatable(out, "--out <folder>")
     paths = find_job_folders(args.folders)
     names = [p.name if len(args.folders) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
     logged = [report_plot.logged_metric(c) for c in args.curves]

@@ -3,7 +3,7 @@ own. Three rules:
 
 1. All ranks of one job write into one run folder: the folder name comes from an id every rank
    shares (torchrun's run id, SLURM's job id) instead of each rank's own clock
-   (`rundirs.run_stamp`).
+   (`runs.folders.run_stamp`).
 2. `data.batch_size` is the global batch: each of the world's ranks gets an equal share.
 3. Lightning's `ddp` re-launches ranks >= 1 with the original command line. Inside a Hydra
    multirun (`-m`) that replays the WHOLE sweep in every rank, each rank training with other
