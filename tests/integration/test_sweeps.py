@@ -12,7 +12,6 @@ from omegaconf import OmegaConf
 
 from fashion_resnet import report
 from fashion_resnet.extras import OPTUNA
-from fashion_resnet.runs import history
 
 pytestmark = pytest.mark.slow
 LEAN = ["~callbacks.model_checkpoint"]  # no 45 MB checkpoints: these tests read metrics only
@@ -101,33 +100,3 @@ def test_optuna_survives_a_failed_trial_and_the_report_names_it(fake_data_dir, t
     assert best.best_params == {"model.net.stem": "imagenet"}
     report.main([str(sweep)])
     assert "0 (no result (0 epochs logged))" in (sweep / "report.md").read_text()
-
-
-def test_degradation_cpu_preset_four_jobs_and_their_training_error_on_one_plot(
-    fake_data_dir, tmp_path, monkeypatch
-):
-    """`fashion-train experiment=degradation_cpu` (its multirun by itself, no -m given) on the
-    generated data, 2 epochs of 2 batches of 16: four jobs, each logging train/acc per epoch,
-    and the report draws 1 - train/acc of the four in one panel."""
-    sweep = tmp_path / "degradation"
-    cmd = [sys.executable, "-m", "fashion_resnet.train", "experiment=degradation_cpu",
-           *tiny_overrides(fake_data_dir, tmp_path), *LEAN, f"hydra.sweep.dir={sweep}",
-           "data.train_subset=32", "data.batch_size=16", "trainer.max_epochs=2"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    jobs = sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir())
-    assert jobs == ["0", "1", "2", "3"]
-    swept = {tuple(metrics(sweep / j)["overrides"][:2]) for j in jobs}  # the sweeper's first
-    assert swept == {(f"model={m}", f"model.net.residual={r}")
-                     for m in ("resnet18", "resnet34") for r in ("True", "False")}  # fmt: skip
-    train_acc = {j: history.epoch_values(sweep / j, ["train/acc"])["train/acc"] for j in jobs}
-    assert all([e for e, _ in curve] == [1, 2] for curve in train_acc.values()), train_acc
-
-    figures, draw = [], report.report_plot.curves
-    monkeypatch.setattr(report.report_plot, "curves", lambda *a: figures.append(draw(*a)))
-    assert report.main([str(sweep), "--curves", "1-train/acc"]) == 0
-    (ax,) = figures[0].axes
-    assert len(ax.lines) == 4
-    for j, line in zip(jobs, ax.lines, strict=True):
-        assert list(line.get_ydata()) == pytest.approx([1 - a for _, a in train_acc[j]])
-        assert line.get_label().startswith(f"{j}: model=resnet")
