@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import needs_extra, tiny_overrides
@@ -100,3 +101,20 @@ def test_optuna_survives_a_failed_trial_and_the_report_names_it(fake_data_dir, t
     assert best.best_params == {"model.net.stem": "imagenet"}
     report.main([str(sweep)])
     assert "0 (no result (0 epochs logged))" in (sweep / "report.md").read_text()
+
+
+def test_the_demo_sweep_script_runs_its_three_jobs_and_prints_their_report(fake_data_dir, tmp_path):
+    """scripts/demo_sweep.sh as the README gives it, on the generated data: its own overrides
+    (three learning rates, 2 epochs) with the data and batches shrunk by overrides after them."""
+    sweep = tmp_path / "demo"
+    tiny = [o for o in tiny_overrides(fake_data_dir, tmp_path)
+            if not o.startswith(("+trainer.limit_test_batches", "trainer.max_epochs"))]  # fmt: skip
+    script = str(Path(__file__).resolve().parents[2] / "scripts" / "demo_sweep.sh")
+    env = {**ENV, "PY": sys.executable, "SWEEP": str(sweep)}
+    proc = subprocess.run(["bash", script, *tiny, "data.train_subset=256", *LEAN],
+                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lrs = [metrics(sweep / str(j))["overrides"][0] for j in range(3)]
+    assert lrs == ["optimizer.lr=0.0003", "optimizer.lr=0.001", "optimizer.lr=0.003"]
+    assert all(metrics(sweep / str(j))["epochs"] == 2 for j in range(3))
+    assert "| job | optimizer.lr | best val acc |" in proc.stdout  # the report it prints

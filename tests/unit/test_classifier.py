@@ -222,6 +222,7 @@ def test_ema_weights_are_validated_and_checkpointed(tmp_path):
     assert torch.equal(loaded.state_dict()["net.head.2.weight"], average["net.head.2.weight"])
     # ... and validating the checkpoint's weights gives the val/loss logged during fit
     reloaded = Classifier.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt")
+    # a bare Trainer, as fit() above: a unit test of the checkpoint's weights, not a run
     check = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
     (result,) = check.validate(reloaded, loader(), verbose=False)
     assert result["val/loss"] == pytest.approx(logged, rel=1e-5)
