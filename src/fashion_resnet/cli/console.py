@@ -28,9 +28,10 @@ QUIET_WARNINGS = [
      r"pytorch_lightning\.utilities\.model_summary"),
 ]  # fmt: skip
 
-# The reference recipe on the 2-core CPU dev machine (README "Quick start", record
-# docs/results/cpu_step): a step of 256 images at 96 px took 2.23 s.
-CPU_STEP_S, CPU_STEP_IMAGES, CPU_STEP_PX = 2.23, 256, 96
+# The reference recipe as `make train` runs it on a 2-core CPU (bf16-mixed there; README "Quick
+# start", record docs/results/reference_10_epochs: 124.1 training images/s, the median of its 10
+# epochs): a step of 256 images at 96 px took 2.06 s.
+CPU_STEP_S, CPU_STEP_IMAGES, CPU_STEP_PX = 2.06, 256, 96
 SMOKE = 'make train ARGS="experiment=smoke" (or fashion-train experiment=smoke)'
 
 
