@@ -31,7 +31,7 @@ from fashion_resnet.data.batches import per_rank_batch_size
 from fashion_resnet.data.image_datamodule import ImageDataModule
 from fashion_resnet.launch import ddp, devices, gpu_slots
 from fashion_resnet.models import backbones
-from fashion_resnet.models.classifier import SCHEDULE_KEYS
+from fashion_resnet.models.schedules import SCHEDULE_KEYS
 from fashion_resnet.runs import folders, provenance, resume, sweep_resume, tracking
 from fashion_resnet.runs.atomic import write_json
 

@@ -1,17 +1,15 @@
 """The LightningModule ("the system"): a classifier around any backbone (backbones.py).
 
-It owns the loss, the metrics and their names, and the optimizer/scheduler wiring. The backbone
-is described by plain values (`net={"arch": "resnet18", ...}`), its class count and input
-channels are values the entry point takes from the data, and `data` holds the data's facts
-(class names, image shape, mean/std): checkpoints hold no pickled modules, reload with torch's
-default `weights_only=True`, and say what their model takes and what its outputs mean.
+It owns the loss, the metrics and their names, and the optimizer/scheduler wiring (optimizers.py,
+schedules.py). The backbone is described by plain values (`net={"arch": "resnet18", ...}`), its
+class count and input channels are values the entry point takes from the data, and `data` holds
+the data's facts (class names, image shape, mean/std): checkpoints hold no pickled modules,
+reload with torch's default `weights_only=True`, and say what their model takes and what its
+outputs mean.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
-from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -22,10 +20,10 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fashion_resnet.errors import ConfigError
-from fashion_resnet.models import backbones, optimizers
+from fashion_resnet.models import backbones, optimizers, schedules
 
 OptimizerFactory = optimizers.OptimizerFactory
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+SchedulerFactory = schedules.SchedulerFactory
 
 # The names Classifier logs: a contract that callbacks, sweeps and reports refer to (README.md,
 # "Logged metric names"; tests/test_train.py checks that they are logged).
@@ -34,11 +32,6 @@ TEST_METRICS = ("test/loss", "test/acc")
 # torch.compile's modes; the CUDA-graph ones replay each step's kernels as one graph launch.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
-# Keys of a scheduler config (conf/scheduler/) that are Classifier arguments, not the torch
-# scheduler's: when and on what Lightning steps it, and the warmup before it.
-SCHEDULE_KEYS = {"interval": "scheduler_interval", "monitor": "scheduler_monitor",
-                 "warmup_epochs": "warmup_epochs", "warmup_steps": "warmup_steps",
-                 "warmup_start_factor": "warmup_start_factor"}  # fmt: skip
 
 
 class WeightedMean(MeanMetric):
@@ -77,7 +70,7 @@ class Classifier(pl.LightningModule):
         data: dict[str, Any] | None = None,  # the data's facts, for whoever uses the checkpoint
     ) -> None:
         super().__init__()
-        check_schedule(
+        schedules.check(
             scheduler, scheduler_interval, scheduler_monitor, warmup_epochs, warmup_steps
         )
         if not 0.0 <= label_smoothing < 1.0:
@@ -182,76 +175,15 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise RuntimeError("Classifier needs an optimizer factory to train (optimizer=...)")
-        trainer = self.trainer
+        trainer, hp = self.trainer, self.hparams
         mixed = isinstance(trainer.precision_plugin, MixedPrecision)
         clipping = mixed and bool(trainer.gradient_clip_val)
         params, device = self.parameters(), self.device
         optimizer = optimizers.build(self.optimizer_factory, params, device, clipping)
         if self.scheduler_factory is None:
             return optimizer
-        warmup = self._warmup_length()
-        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length(warmup))
-        if warmup:  # torch's own chaining: LinearLR for `warmup` intervals, then the schedule
-            ramp = torch.optim.lr_scheduler.LinearLR(
-                optimizer, start_factor=self.hparams.warmup_start_factor, total_iters=warmup
-            )
-            scheduler = torch.optim.lr_scheduler.SequentialLR(
-                optimizer, [ramp, scheduler], milestones=[warmup]
-            )
-        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
-        if self.hparams.scheduler_monitor:
-            config["monitor"] = self.hparams.scheduler_monitor
-        return {"optimizer": optimizer, "lr_scheduler": config}
-
-    def _warmup_length(self) -> int:
-        """Warmup in the scheduler's own interval (epochs, or optimizer steps)."""
-        hp = self.hparams
-        if hp.scheduler_interval == "epoch":
-            return hp.warmup_epochs
-        if not hp.warmup_epochs:
-            return hp.warmup_steps
-        trainer = self.trainer
-        trainer.estimated_stepping_batches  # noqa: B018 - sets up the loader: num_training_batches
-        steps_per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
-        return hp.warmup_steps + hp.warmup_epochs * steps_per_epoch
-
-    def _schedule_length(self, warmup: int = 0) -> dict[str, int]:
-        """Fill a schedule's length (OneCycleLR's total_steps, CosineAnnealingLR's T_max) when the
-        config leaves it out: the rest of the run after warmup, in the scheduler's own interval."""
-        factory = self.scheduler_factory
-        given = getattr(factory, "keywords", {})
-        params = inspect.signature(getattr(factory, "func", factory)).parameters
-        if self.hparams.scheduler_interval == "step":
-            length = int(self.trainer.estimated_stepping_batches)
-        else:
-            length = int(self.trainer.max_epochs)
-        length = max(length - warmup, 1)
-        return {k: length for k in ("total_steps", "T_max") if k in params and given.get(k) is None}
-
-
-def check_schedule(
-    factory: SchedulerFactory | None,
-    interval: str,
-    monitor: str | None,
-    warmup_epochs: int,
-    warmup_steps: int,
-) -> None:
-    """Scheduler settings that would fail only at the end of the first epoch, rejected now."""
-    if interval not in ("epoch", "step"):
-        raise ConfigError(f"scheduler_interval must be 'epoch' or 'step', got {interval!r}")
-    if warmup_epochs < 0 or warmup_steps < 0:
-        raise ConfigError(f"warmup must be >= 0, got {warmup_epochs=} {warmup_steps=}")
-    if warmup_steps and interval == "epoch":
-        raise ConfigError(
-            f"scheduler.warmup_steps={warmup_steps} needs scheduler.interval=step; "
-            "with an epoch-wise scheduler use scheduler.warmup_epochs"
-        )
-    cls = getattr(factory, "func", factory)
-    plateau = isinstance(cls, type) and issubclass(cls, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if plateau and not monitor:
-        raise ConfigError("ReduceLROnPlateau needs scheduler.monitor (a logged metric: val/acc)")
-    if plateau and (warmup_epochs or warmup_steps):
-        raise ConfigError(
-            "warmup is not supported with ReduceLROnPlateau (torch's SequentialLR cannot pass "
-            "it the metric): set scheduler.warmup_epochs=0 or choose another scheduler"
-        )
+        schedule = schedules.build(
+            self.scheduler_factory, optimizer, trainer, hp.scheduler_interval,
+            hp.scheduler_monitor, hp.warmup_epochs, hp.warmup_steps, hp.warmup_start_factor,
+        )  # fmt: skip
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
