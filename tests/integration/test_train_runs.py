@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fashion_resnet.eval import evaluate
+from fashion_resnet.launch import devices
 from fashion_resnet.train import train
 
 CONTRACT = [
@@ -56,7 +57,11 @@ def test_train_then_eval_gives_the_same_test_accuracy(compose_cfg, fake_data_dir
         ecfg.data.update(verify=False, system_dir=None, download=False)
     result = evaluate(ecfg)
     assert result["test/acc"] == pytest.approx(metrics["test/acc"])
-    assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+    # Under bf16 autocast (the CPU default where bf16 is native) the same checkpoint on the same
+    # images gave test/loss 2.31278 in eval and 2.31288 in train's test on an AVX512-BF16 AMD
+    # EPYC (one make test in two; activations carry 8 mantissa bits there). fp32 agrees to 1e-5.
+    bf16 = devices.choose("cpu")["precision"] == "bf16-mixed"
+    assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-3 if bf16 else 1e-5)
 
 
 def test_learns_the_generated_task(compose_cfg, fake_data_dir, tmp_path):
