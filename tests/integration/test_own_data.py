@@ -98,7 +98,11 @@ def check_predict_eval_export(run, pictures, tmp_path, capsys, monkeypatch) -> d
 
 def test_torchvision_resnet18_on_a_folder_of_pictures(pictures, tmp_path, capsys, monkeypatch):
     out = tmp_path / "tv"
-    metrics = train_run(pictures, out, "model.net.arch=torchvision/resnet18")
+    # fp32, not the CPU's bf16 default: torchvision's resnet18 under CPU bf16 autocast made its
+    # weights non-finite at step 2 of 2 once in CI (16-px pictures, so 1x1 maps from layer 3 on;
+    # the loss finite): the hazard the timm test below meets too, at sizes no user trains at
+    metrics = train_run(pictures, out, "model.net.arch=torchvision/resnet18",
+                        "trainer.precision=32-true")  # fmt: skip
     run = out / "run"
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["global_step"] == 2  # 23 pictures / 8
     assert "skipped" in capsys.readouterr().err  # the broken file, named once per read
