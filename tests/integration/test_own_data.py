@@ -100,7 +100,8 @@ def test_torchvision_resnet18_on_a_folder_of_pictures(pictures, tmp_path, capsys
     out = tmp_path / "tv"
     # fp32, not the CPU's bf16 default: torchvision's resnet18 under CPU bf16 autocast made its
     # weights non-finite at step 2 of 2 once in CI (16-px pictures, so 1x1 maps from layer 3 on;
-    # the loss finite): the hazard the timm test below meets too, at sizes no user trains at
+    # the loss finite), as timm's test_resnet below did. What this test checks (the folder's
+    # labels through predict, eval and export) does not depend on the precision.
     metrics = train_run(pictures, out, "model.net.arch=torchvision/resnet18",
                         "trainer.precision=32-true")  # fmt: skip
     run = out / "run"

@@ -70,7 +70,7 @@ def test_learns_the_generated_task(compose_cfg, fake_data_dir, tmp_path):
         # 4 epochs, not 3: on an AVX2-only EPYC (fp32) train/acc reached 1.0 by epoch 1 while
         # val/acc sat at 0.094 until epoch 2's 0.4375 (BatchNorm's running statistics lag)
         "trainer.max_epochs=4", "trainer.limit_train_batches=12", "test=false",
-        "~callbacks.model_checkpoint",  # 3 x 45 MB of checkpoints this test never reads
+        "~callbacks.model_checkpoint",  # 4 x 45 MB of checkpoints this test never reads
         "data.normalize=true",
     ]  # fmt: skip
     metrics = train(compose_cfg("train", over))
