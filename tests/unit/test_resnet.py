@@ -78,3 +78,44 @@ def test_cifar_stem_keeps_resolution():
 def test_bad_arguments_name_value_and_choices(kwargs, match):
     with pytest.raises(ValueError, match=match):
         resnet.build(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "size, stride",
+    [(1, 1), (1, 2), (2, 2), (2, 1), (3, 2), (4, 2), (7, 1), (3, 3)],
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv3x3_is_the_full_convolution_with_its_gradients(size, stride, channels_last):
+    # the 1x1-output cases take the matrix-product path; the rest are nn.Conv2d's own forward
+    torch.manual_seed(0)
+    full = torch.nn.Conv2d(16, 8, 3, stride, 1, bias=False)
+    ours = resnet.Conv3x3(16, 8, stride)
+    ours.load_state_dict(full.state_dict())
+    x = torch.randn(4, 16, size, size + (size > 1), dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    full, ours = full.double(), ours.double()
+    want, got = full(x), ours(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want)
+    grads = [torch.autograd.grad((y * torch.arange(y.numel()).view_as(y)).sum(), [x, m.weight])
+             for y, m in ((want, full), (got, ours))]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a)
+    assert list(ours.state_dict()) == ["weight"]
+
+
+def test_layer4_at_28px_takes_the_one_output_path(monkeypatch):
+    # at FashionMNIST's 28 px with the imagenet stem, layer4's four 3x3 convolutions have 1x1
+    # outputs: none of them may fall back to the full convolution there
+    calls = []
+    monkeypatch.setattr(
+        torch.nn.Conv2d, "forward", lambda self, x: calls.append(self) or self._conv_forward(
+            x, self.weight, self.bias)
+    )
+    net = resnet.resnet18()
+    net(torch.rand(2, 1, 28, 28))
+    in_layer4 = {id(m) for m in net.layer4.modules() if isinstance(m, resnet.Conv3x3)}
+    assert len(in_layer4) == 4
+    assert not in_layer4 & {id(m) for m in calls}
