@@ -42,7 +42,7 @@ class Conv3x3(nn.Conv2d):
             return super().forward(x)
         taps = self.weight[:, :, 1 : 3 - (h == 1), 1 : 3 - (w == 1)]  # (out, in, h, w)
         # one GEMM, (B, in*h*w) @ (in*h*w, out): oneDNN's convolution on these maps computed
-        # all nine taps, and in bf16 ran 2x slower than fp32 there (docs/results/smoke_precision)
+        # all nine taps, and in bf16 ran slower than fp32 there (docs/results/smoke_precision)
         out = F.linear(x.flatten(1), taps.reshape(taps.shape[0], -1))
         return out[:, :, None, None]
 
