@@ -1,6 +1,8 @@
 """models/resnet.py: our ResNets match torchvision's sizes and the notebook's shapes; plain
 nets lack only the shortcuts; bad arguments name the choices."""
 
+import warnings
+
 import pytest
 import torch
 import torchvision
@@ -119,3 +121,14 @@ def test_layer4_at_28px_takes_the_one_output_path(monkeypatch):
     in_layer4 = {id(m) for m in net.layer4.modules() if isinstance(m, resnet.Conv3x3)}
     assert len(in_layer4) == 4
     assert not in_layer4 & {id(m) for m in calls}
+
+
+def test_traces_at_28px_as_tensorboards_graph_does():
+    # add_graph runs torch.jit.trace, where sizes are tensors: the 1x1-output check must not
+    # do arithmetic on them (CI failed here), and the traced net computes what the net does
+    net = resnet.resnet18().eval()
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.14 deprecates torch.jit.trace
+        traced = torch.jit.trace(net, x)
+        torch.testing.assert_close(traced(x), net(x))

@@ -38,8 +38,9 @@ class Conv3x3(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if (h - 1) // self.stride[0] or (w - 1) // self.stride[1]:  # more than one output px
-            return super().forward(x)
+        # torch.jit.trace (TensorBoard's add_graph) sees sizes as tensors: it gets the plain conv
+        if torch.jit.is_tracing() or (h - 1) // self.stride[0] or (w - 1) // self.stride[1]:
+            return super().forward(x)  # more than one output px
         taps = self.weight[:, :, 1 : 3 - (h == 1), 1 : 3 - (w == 1)]  # (out, in, h, w)
         # one GEMM, (B, in*h*w) @ (in*h*w, out): oneDNN's convolution on these maps computed
         # all nine taps, and in bf16 ran slower than fp32 there (docs/results/smoke_precision)
