@@ -72,9 +72,9 @@ def test_no_test_module_imports_an_optional_extra_at_module_level():
     """`pytest -m gpu` imports every test module: one module-level import of an extra's
     package (optuna) stopped the GPU machine's collection. Optional tests importorskip."""
     ours = {"fashion_resnet", "hydra_plugins", "conftest", "pytest",
-            *(p.stem for p in (ROOT / "tests").glob("*.py"))}  # fmt: skip
+            *(p.stem for p in (ROOT / "tests").rglob("*.py"))}  # fmt: skip
     allowed = ours | core_import_names() | set(sys.stdlib_module_names)
-    for path in (ROOT / "tests").glob("*.py"):
+    for path in (ROOT / "tests").rglob("*.py"):  # unit/, integration/, gpu/ too
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -116,18 +116,30 @@ def test_the_gpu_environment_lacks_the_extras(gpu_python):
     assert "No module named 'optuna'" in done.stderr, done.stderr[-2000:]
 
 
-@pytest.mark.slow  # three tiny trainings, the gpu tier's collection, the bench's dry run
-def test_dry_run_in_the_gpu_environment_fills_outdir_stage_by_stage(
-    gpu_python, fake_data_dir, tmp_path
-):
-    out = tmp_path / "out"
-    env = {**os.environ, "DATA_DIR": str(fake_data_dir), "RUNS": str(tmp_path / "runs"),
-           "PYTHON": gpu_python, "WHEELS": str(tmp_path / "no-wheels"),
+@pytest.fixture(scope="module")
+def dry_run(gpu_python, fake_data_dir, tmp_path_factory) -> Path:
+    """The dry run's OUTDIR (three tiny trainings, the gpu tier's collection, the notebook loop
+    and the bench's dry run, in the GPU machine's dependency set)."""
+    tmp = tmp_path_factory.mktemp("dry-run")
+    out = tmp / "out"
+    env = {**os.environ, "DATA_DIR": str(fake_data_dir), "RUNS": str(tmp / "runs"),
+           "PYTHON": gpu_python, "WHEELS": str(tmp / "no-wheels"),
            "OMP_NUM_THREADS": "1"}  # fmt: skip
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", str(out)], capture_output=True,
                           text=True, env=env, timeout=1200)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def stage_log(out: Path, name: str) -> str:
+    with tarfile.open(out / "logs.tar.gz") as logs:
+        return logs.extractfile(f"logs/{name}.log").read().decode()
+
+
+@pytest.mark.slow
+def test_dry_run_in_the_gpu_environment_fills_outdir_stage_by_stage(dry_run):
+    out = dry_run
     assert sorted(p.name for p in out.iterdir()) == [
         "env.txt", "logs.tar.gz", "results.json", "summary.txt"]  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -141,13 +153,28 @@ def test_dry_run_in_the_gpu_environment_fills_outdir_stage_by_stage(
         assert [e for e, _ in res["val_acc_per_epoch"]] == [0, 1]  # from the CSV log
         assert res["device"]["chosen"]["precision"] in ("bf16-mixed", "32-true")  # trainer=cpu
     assert results["notebook"]["notebook"]["epochs"][0]["train_images_per_s"] > 0
-    assert set(results["bench"]["bench"]["runs"]["training"]) >= {"ref", "shipped:default"}
     summary = (out / "summary.txt").read_text().splitlines()
     assert [line.split()[0] for line in summary[1:7]] == list(results)
     assert any(line.startswith("best val/acc per epoch: 0:") for line in summary)
     with tarfile.open(out / "logs.tar.gz") as logs:
         names = set(logs.getnames())
     assert {f"logs/{n}.log" for n in results} <= names
+
+
+@pytest.mark.slow
+def test_the_bench_dry_run_runs_every_contender_and_keeps_every_step(dry_run):
+    """scripts/bench.py --dry-run, as the check's bench stage runs it (tested here, where it
+    runs anyway, rather than once more in test_bench.py)."""
+    result = json.loads((dry_run / "results.json").read_text())["bench"]["bench"]
+    training = result["runs"]["training"]
+    assert set(training) == {"ref", "plain:default", "bare:default", "shipped:default"}
+    for runs in [*training.values(), *result["runs"]["pipeline"].values()]:
+        assert len(runs) == 1 and len(runs[0]["step_ms"]) == 2  # 2 timed steps, all kept
+        assert all(ms > 0 for ms in runs[0]["step_ms"])
+    printed = stage_log(dry_run, "bench")
+    assert "fashion-train as shipped (default)" in printed and "bare Trainer.fit" in printed
+    assert set(result["summary"]["lightning_cost"]) == {"bare", "shipped"}
+    assert "load" in result["environment"] and result["load_1min"]["start"] >= 0
 
 
 def test_a_stage_past_the_total_time_is_skipped_and_recorded(gpu_python, fake_data_dir, tmp_path):
