@@ -54,25 +54,33 @@ def image_grid(
 ) -> np.ndarray:
     """(N, C, H, W) images (C: 1 grey or 3 colour) in a square-ish grid, one title each. One
     scale for the whole grid (`value_range`, default the batch's min/max), so scaling mistakes
-    stay visible."""
+    stay visible.
+
+    The images are tiled into one picture and drawn by one imshow, the titles as text in a band
+    above each tile: a subplot per image took 1.9 s for the first training batch's 64 (about
+    30 ms per Axes on the dev CPU) while the training device waited."""
     images = images.detach().cpu().float()
     if len(images) != len(titles):
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
     lo, hi = value_range or (float(images.min()), float(images.max()))
-    cols = max(1, math.ceil(math.sqrt(len(images))))
-    rows = max(1, math.ceil(len(images) / cols))
-    fig = Figure(figsize=(1.4 * cols, 1.5 * rows), dpi=100)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax in axes:
-        ax.axis("off")
-    for ax, img, name in zip(axes, images, titles, strict=False):
-        if img.shape[0] == 3:  # imshow takes colour as (H, W, 3) in [0, 1]
-            rgb = ((img - lo) / max(hi - lo, 1e-12)).clamp(0, 1).permute(1, 2, 0)
-            ax.imshow(rgb.numpy())
-        else:
-            ax.imshow(img[0].numpy(), cmap="gray", vmin=lo, vmax=hi)
-        ax.set_title(name, fontsize=7)
+    n, _, h, w = images.shape
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    band, gap = math.ceil(0.4 * h), max(1, w // 8)  # px of title band above a tile, between tiles
+    cell_h, cell_w = band + h, w + gap
+    tiles = ((images - lo) / max(hi - lo, 1e-12)).clamp(0, 1).expand(n, 3, h, w)  # grey as RGB
+    canvas = torch.ones(3, rows * cell_h, cols * cell_w - gap)  # white between tiles
+    for i, img in enumerate(tiles):
+        r, c = divmod(i, cols)
+        canvas[:, r * cell_h + band : (r + 1) * cell_h, c * cell_w : c * cell_w + w] = img
+    fig = Figure(figsize=(1.4 * cols, 1.5 * rows + (0.3 if title else 0)), dpi=100)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 - (0.3 / fig.get_figheight() if title else 0)))
+    ax.imshow(canvas.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.axis("off")
+    for i, name in enumerate(titles):
+        r, c = divmod(i, cols)
+        ax.text(c * cell_w + w / 2, r * cell_h + band - 0.5, name, ha="center", va="bottom",
+                fontsize=7)  # fmt: skip
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=9, y=0.995, va="top")
     return to_rgb(fig)
