@@ -11,8 +11,8 @@ config are chosen here from where the run trains.
 | `tf32`                | true unless trainer.precision=32-true  | false                       |
 
 Set any of them to override the choice (`trainer.precision=32-true`: full fp32 anywhere). On the
-dev CPU (AMX) bf16 trained the 96 px reference recipe faster than fp32 but 28 px images slower:
-experiment=smoke sets 32-true (docs/results/smoke_precision).
+dev CPU (AMX) bf16 trains both the 96 px reference recipe and the 28 px smoke run faster than
+fp32 (docs/results/bench_cpu, docs/results/smoke_speed_bf16).
 """
 
 from __future__ import annotations
