@@ -1,7 +1,7 @@
 """Train entry point: compose -> check -> build data, model, trainer -> fit -> test -> metrics.json.
 
 fashion-train                                  # the reference recipe
-fashion-train experiment=smoke                 # a few minutes on a CPU
+fashion-train experiment=smoke                 # under a minute on a 2-core CPU
 fashion-train -m optimizer=adam,sgd            # a sweep, one folder per job
 """
 
