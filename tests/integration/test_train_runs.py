@@ -134,7 +134,8 @@ def test_bf16_mixed_steps_on_cpu_through_the_shipped_callbacks(
     for name in ("train/loss", "val/acc", "test/acc", "test/loss"):
         assert torch.isfinite(torch.tensor(metrics[name])), name
     chosen = json.loads((out / "run.json").read_text())["device"]["chosen"]
-    assert chosen == {"cuda": False, "precision": "bf16-mixed", "channels_last": False,
+    assert chosen == {"cuda": False, "precision": "bf16-mixed",
+                      "channels_last": devices.cpu_has_amx(),  # NHWC with bf16 on AMX only
                       "benchmark": False, "tf32": False}  # fmt: skip
     ea = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
     ea.Reload()

@@ -78,3 +78,5 @@ def test_cpu_notice_estimates_from_the_recorded_step_and_scales_with_the_run(com
     smoke = compose_cfg("train", ["trainer.accelerator=cpu", "experiment=smoke"])
     assert console.cpu_notice(smoke, train_images=24_000) is None  # 28 px: minutes
     assert console.cpu_notice(compose_cfg("train", ["trainer=gpu"]), 55_000) is None
+    short = compose_cfg("train", ["trainer.accelerator=cpu", "+trainer.limit_train_batches=6"])
+    assert "about 12 s per epoch of 6 steps" in console.cpu_notice(short, 55_000)  # not "0 min"

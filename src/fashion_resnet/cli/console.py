@@ -77,9 +77,10 @@ def cpu_epoch_estimate(steps: int, batch_size: int, image_size: int) -> str | No
     is not near it (smaller images cost far less per image, and we have no number for them)."""
     if image_size < CPU_STEP_PX:
         return None
-    minutes = steps * CPU_STEP_S * batch_size / CPU_STEP_IMAGES / 60
+    seconds = steps * CPU_STEP_S * batch_size / CPU_STEP_IMAGES
+    span = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"  # not "0 min"
     return (
-        f"about {minutes:.0f} min per epoch of {steps} steps (a step of {CPU_STEP_IMAGES} images "
+        f"about {span} per epoch of {steps} steps (a step of {CPU_STEP_IMAGES} images "
         f"at {CPU_STEP_PX} px took {CPU_STEP_S} s on a 2-core CPU; larger images or models: more)"
     )
 

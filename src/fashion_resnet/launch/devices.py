@@ -5,14 +5,17 @@ config are chosen here from where the run trains.
 | `trainer.precision`   | bf16-mixed (16-mixed without bf16)     | bf16-mixed with native bf16 |
 |                       |                                        | (AVX512-BF16 or AMX), else  |
 |                       |                                        | 32-true                     |
-| `model.channels_last` | true (NHWC convolutions)               | false (measured no faster)  |
+| `model.channels_last` | true (NHWC convolutions)               | true with bf16 on a CPU     |
+|                       |                                        | with AMX, else false        |
 | `trainer.benchmark`   | true (cuDNN autotuning), false when    | false                       |
 |                       | deterministic                          |                             |
 | `tf32`                | true unless trainer.precision=32-true  | false                       |
 
 Set any of them to override the choice (`trainer.precision=32-true`: full fp32 anywhere). On the
 dev CPU (AMX) bf16 trains both the 96 px reference recipe and the 28 px smoke run faster than
-fp32 (docs/results/bench_cpu, docs/results/smoke_speed_bf16).
+fp32 (docs/results/bench_cpu, docs/results/smoke_speed_bf16), and channels-last makes bf16
+faster still there: oneDNN's AMX kernels take NHWC (docs/results/cpu_channels_last). Without
+AMX it measured slower with bf16 (the AMD EPYC, AVX512-BF16) and no faster in fp32.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def cpu_has_amx() -> bool:
+    """AMX tiles (Intel Sapphire Rapids and later): bf16 matrix units, fed in NHWC."""
+    return getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+
+
 def choose(
     accelerator: str | None,
     precision: str | int | None = None,
@@ -54,7 +62,9 @@ def choose(
     return {
         "cuda": cuda,
         "precision": precision,
-        "channels_last": cuda if channels_last is None else bool(channels_last),
+        "channels_last": (cuda or (precision == "bf16-mixed" and cpu_has_amx()))
+        if channels_last is None
+        else bool(channels_last),
         "benchmark": (cuda and not deterministic) if benchmark is None else bool(benchmark),
         "tf32": (cuda and precision not in FULL_FP32) if tf32 is None else bool(tf32),
     }
