@@ -120,5 +120,5 @@ def test_run_json_records_the_cpu_choice_and_why(cpu, compose_cfg, fake_data_dir
 def test_cpu_check_is_false_where_torch_lacks_it(monkeypatch):
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         monkeypatch.delattr(torch.cpu, name)
-    assert devices.cpu_has_native_bf16() is False
+    assert devices.cpu_has_native_bf16() is False and devices.cpu_has_amx() is False
 
