@@ -83,7 +83,7 @@ def cpu(request, monkeypatch) -> bool:
 def test_null_precision_is_bf16_mixed_on_a_native_bf16_cpu_else_32_true(cpu):
     assert devices.cpu_has_native_bf16() is cpu
     want = "bf16-mixed" if cpu else "32-true"
-    amx = torch.cpu._is_amx_tile_supported()
+    amx = torch.cpu._is_amx_tile_supported()  # the stand-in's, not devices.py's reading
     for accelerator in ("auto", "cpu", None):  # auto on a machine without CUDA is the CPU
         chosen = devices.choose(accelerator)
         assert chosen == {"cuda": False, "precision": want, "channels_last": amx,
@@ -91,6 +91,7 @@ def test_null_precision_is_bf16_mixed_on_a_native_bf16_cpu_else_32_true(cpu):
     full = devices.choose("cpu", precision="32-true")  # given wins; NHWC only with bf16
     assert full["precision"] == "32-true" and full["channels_last"] is False
     assert devices.choose("cpu", channels_last=False)["channels_last"] is False
+    assert devices.choose("cpu", precision="bf16-true")["channels_last"] is amx  # any bf16
 
 
 
@@ -100,7 +101,7 @@ def test_the_cpu_choice_fills_the_config(cpu, compose_cfg):
     device_defaults(cfg)
     assert cfg.trainer.precision == ("bf16-mixed" if cpu else "32-true")
     # NHWC with bf16 on AMX only: faster there, slower or no faster elsewhere (devices.py)
-    assert cfg.model.channels_last is torch.cpu._is_amx_tile_supported()
+    assert cfg.model.channels_last is torch.cpu._is_amx_tile_supported()  # the stand-in's
 
 
 

@@ -14,8 +14,9 @@ config are chosen here from where the run trains.
 Set any of them to override the choice (`trainer.precision=32-true`: full fp32 anywhere). On the
 dev CPU (AMX) bf16 trains both the 96 px reference recipe and the 28 px smoke run faster than
 fp32 (docs/results/bench_cpu, docs/results/smoke_speed_bf16), and channels-last makes bf16
-faster still there: oneDNN's AMX kernels take NHWC (docs/results/cpu_channels_last). Without
-AMX it measured slower with bf16 (the AMD EPYC, AVX512-BF16) and no faster in fp32.
+faster still there: oneDNN's AMX kernels take NHWC (docs/results/cpu_channels_last). In fp32
+it is no faster there; without AMX (the AMD EPYC: AVX512-BF16 only) issue 22 found it slower
+with bf16.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def choose(
     return {
         "cuda": cuda,
         "precision": precision,
-        "channels_last": (cuda or (precision == "bf16-mixed" and cpu_has_amx()))
+        "channels_last": (cuda or (str(precision).startswith("bf16") and cpu_has_amx()))
         if channels_last is None
         else bool(channels_last),
         "benchmark": (cuda and not deterministic) if benchmark is None else bool(benchmark),
