@@ -116,20 +116,25 @@ def test_the_gpu_environment_lacks_the_extras(gpu_python):
     assert "No module named 'optuna'" in done.stderr, done.stderr[-2000:]
 
 
-@pytest.fixture(scope="module")
-def dry_run(gpu_python, fake_data_dir, tmp_path_factory) -> Path:
-    """The dry run's OUTDIR (three tiny trainings, the gpu tier's collection, the notebook loop
-    and the bench's dry run, in the GPU machine's dependency set)."""
-    tmp = tmp_path_factory.mktemp("dry-run")
+def dry_run_into(tmp: Path, gpu_python: str, data_dir: Path, **env: str) -> Path:
+    """scripts/gpu_check.sh --dry-run in the GPU machine's dependency set (no PYTHONPATH of
+    ours: the script sets its own), `env` added; returns its OUTDIR."""
     out = tmp / "out"
-    env = {**os.environ, "DATA_DIR": str(fake_data_dir), "RUNS": str(tmp / "runs"),
-           "PYTHON": gpu_python, "WHEELS": str(tmp / "no-wheels"),
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {**os.environ, "DATA_DIR": str(data_dir), "RUNS": str(tmp / "runs"),
+           "PYTHON": gpu_python, "WHEELS": str(tmp / "no-wheels"), "OMP_NUM_THREADS": "1",
+           **env}  # fmt: skip
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", str(out)], capture_output=True,
                           text=True, env=env, timeout=1200)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def dry_run(gpu_python, fake_data_dir, tmp_path_factory) -> Path:
+    """The dry run's OUTDIR (three tiny trainings, the gpu tier's collection, the notebook loop
+    and the bench's dry run)."""
+    return dry_run_into(tmp_path_factory.mktemp("dry-run"), gpu_python, fake_data_dir)
 
 
 def stage_log(out: Path, name: str) -> str:
@@ -178,11 +183,6 @@ def test_the_bench_dry_run_runs_every_contender_and_keeps_every_step(dry_run):
 
 
 def test_a_stage_past_the_total_time_is_skipped_and_recorded(gpu_python, fake_data_dir, tmp_path):
-    out = tmp_path / "out"
-    env = {**os.environ, "DATA_DIR": str(fake_data_dir), "RUNS": str(tmp_path / "runs"),
-           "PYTHON": gpu_python, "WHEELS": str(tmp_path / "no-wheels"), "TOTAL_S": "1"}  # fmt: skip
-    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", str(out)], capture_output=True,
-                          text=True, env=env, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = dry_run_into(tmp_path, gpu_python, fake_data_dir, TOTAL_S="1")
     results = json.loads((out / "results.json").read_text())
     assert {res["rc"] for res in results.values()} == {"skipped"} and len(results) == 6
